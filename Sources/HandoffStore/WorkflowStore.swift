@@ -1,0 +1,107 @@
+import Foundation
+import HandoffCore
+
+/// Durations in one population: how many, the median and the 90th percentile (nearest rank).
+package struct DurationStats: Hashable, Sendable, Codable {
+    package var count: Int
+    package var p50Seconds: Double?
+    package var p90Seconds: Double?
+
+    package init(count: Int, p50Seconds: Double?, p90Seconds: Double?) {
+        self.count = count
+        self.p50Seconds = p50Seconds
+        self.p90Seconds = p90Seconds
+    }
+}
+
+package struct QueueStats: Hashable, Sendable, Codable {
+    package var queue: String
+    package var pending: Int
+    package var claimed: Int
+    package var completed: Int
+    package var slaBreaches: Int
+    /// From becoming claimable to being claimed, per claim that led to a review.
+    package var timeToClaim: DurationStats
+    /// From claim to submit, per review.
+    package var timeToDecide: DurationStats
+}
+
+package struct ReviewerStats: Hashable, Sendable, Codable {
+    package var reviewer: ActorID
+    package var reviews: Int
+    package var approved: Int
+    package var rejected: Int
+    package var revisionNeeded: Int
+    package var timeToDecide: DurationStats
+}
+
+/// A stored label with who gave it.
+package struct StoredLabel: Hashable, Sendable {
+    package var task: LabelTaskID
+    package var labeler: ActorID
+    package var value: LabelValue
+    package var at: Date
+}
+
+/// Persistence for the workflow. One implementation (``SQLWorkflowStore``) serves every SQL backend;
+/// the contract test suite runs against each backend.
+package protocol WorkflowStore: Sendable {
+    /// Applies one change set atomically. Throws ``StoreError/duplicate`` when its event key was already
+    /// applied and ``StoreError/conflict(_:)`` when a compare-and-set lost; nothing is written then.
+    func commit(_ changes: ChangeSet, now: Date) async throws
+    /// Reserves `count` consecutive ids of a kind; durable, never handed out twice.
+    func reserveIDs(_ kind: EntityKind, count: Int) async throws -> ClosedRange<Int64>
+    /// The entity an already-applied event acted on, when the event key is known.
+    func eventEntity(source: String, key: String) async throws -> EntityRef??
+
+    func approval(_ id: ApprovalID) async throws -> Versioned<Approval>?
+    func approvals(status: String?, limit: Int, before: ApprovalID?) async throws -> [Approval]
+
+    func reviewItem(_ id: ReviewItemID) async throws -> Versioned<ReviewItem>?
+    func reviewItems(queue: String?, status: String?, limit: Int, before: ReviewItemID?) async throws -> [ReviewItem]
+    /// The next item this reviewer may claim: priority, then oldest; never one they already reviewed.
+    func nextClaimable(queue: String, reviewer: ActorID, skipping: Set<ReviewItemID>) async throws -> Versioned<ReviewItem>?
+    func queueStats(queue: String) async throws -> QueueStats
+    func reviewerStats(queue: String?) async throws -> [ReviewerStats]
+    func queueNames() async throws -> [String]
+
+    func escalation(_ id: EscalationID) async throws -> Versioned<Escalation>?
+    func escalations(status: String?, limit: Int, before: EscalationID?) async throws -> [Escalation]
+
+    func feedback(_ id: FeedbackID) async throws -> Versioned<FeedbackRequest>?
+    func feedbackRates() async throws -> (overall: ResponseRate, channels: [ResponseRate])
+
+    func correction(_ id: CorrectionID) async throws -> Correction?
+    /// Corrections in id order after `after`, at most `limit` (keyset paging; nothing loads the table).
+    func corrections(after: CorrectionID?, limit: Int) async throws -> [Correction]
+    /// Corrections sharing at least one term with the query terms, most shared terms first.
+    func correctionCandidates(terms: Set<String>, limit: Int) async throws -> [Correction]
+    /// How many corrections contain each term, and how many corrections there are.
+    func termFrequencies(_ terms: Set<String>) async throws -> (frequencies: [String: Int], documents: Int)
+
+    func labelTask(_ id: LabelTaskID) async throws -> Versioned<LabelTask>?
+    func labelTasks(dataset: String?, limit: Int, after: LabelTaskID?) async throws -> [LabelTask]
+    func nextLabelTask(dataset: String?, labeler: ActorID) async throws -> LabelTask?
+    func hasLabel(task: LabelTaskID, labeler: ActorID) async throws -> Bool
+    func labels(task: LabelTaskID) async throws -> [StoredLabel]
+    /// A dataset's labels in (task, labeler) order, one page after the cursor.
+    func labels(dataset: String, after: (LabelTaskID, ActorID)?, limit: Int) async throws -> [StoredLabel]
+
+    func dueTimers(now: Date, limit: Int) async throws -> [DueTimer]
+    func nextTimerDue() async throws -> Date?
+    func timers(of entity: EntityRef) async throws -> [DueTimer]
+
+    func audit(of entity: EntityRef) async throws -> [AuditEvent]
+
+    func dueOutbox(now: Date, kinds: Set<OutboxKind>, limit: Int) async throws -> [OutboxMessage]
+    func outbox(of entity: EntityRef) async throws -> [OutboxMessage]
+    func markOutboxDone(_ id: Int64) async throws
+    func markOutboxRetry(_ id: Int64, at: Date, error: String) async throws
+    func markOutboxFailed(_ id: Int64, error: String) async throws
+
+    /// Forgets event keys older than the cutoff (redeliveries come within minutes; keys are kept a day).
+    func pruneEventKeys(before: Date) async throws -> Int
+    /// True when the database answers.
+    func ping() async throws
+    func close() async throws
+}

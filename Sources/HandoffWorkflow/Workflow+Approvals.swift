@@ -1,0 +1,123 @@
+import Foundation
+import HandoffCore
+import HandoffStore
+
+extension Workflow {
+    package func approvalPolicy(named name: String) throws(WorkflowError) -> ApprovalPolicy {
+        guard let policy = policy.approvals[name] else {
+            throw .invalid("policy", "'\(name)' is not a configured approval policy (configured: \(policy.approvals.keys.sorted().joined(separator: ", ")))")
+        }
+        return policy
+    }
+
+    func loadApproval(_ id: ApprovalID) async throws -> Versioned<Approval> {
+        guard let found = try await store.approval(id) else { throw WorkflowError.notFound(EntityRef(kind: .approval, id: id.rawValue)) }
+        return found
+    }
+
+    /// Creates an approval. With an idempotency key, a retry returns the approval the first call made
+    /// (`created` false) instead of making another.
+    package func requestApproval(_ request: ApprovalRequest, idempotencyKey: EventKey? = nil) async throws -> (approval: Approval, created: Bool) {
+        if let key = idempotencyKey, let existing = try await existingEntity(for: key) {
+            guard existing.kind == .approval, let found = try await store.approval(ApprovalID(existing.id)) else {
+                throw WorkflowError.invalid("Idempotency-Key", "was already used for a \(existing.kind.displayName)")
+            }
+            return (found.value, false)
+        }
+        let policy = try approvalPolicy(named: request.policyName)
+        let now = clock.now()
+        let id = ApprovalID(try await nextID(.approval))
+        let transition = try ApprovalMachine.create(id: id, request: request, policy: policy, now: now)
+        do {
+            try await retrying(transition.entity.ref) {
+                try await commit(try changeSet(transition, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
+            }
+        } catch let error as WorkflowError where error.code == .duplicate {
+            // A concurrent retry with the same key won the race: answer with its approval.
+            if let key = idempotencyKey, let existing = try await existingEntity(for: key),
+               let found = try await store.approval(ApprovalID(existing.id))
+            {
+                return (found.value, false)
+            }
+            throw error
+        }
+        return (transition.entity, true)
+    }
+
+    func existingEntity(for key: EventKey) async throws -> EntityRef? {
+        switch try await store.eventEntity(source: key.source, key: key.key) {
+        case .none: nil
+        case .some(.none): throw WorkflowError.invalid("Idempotency-Key", "was already used")
+        case .some(.some(let ref)): ref
+        }
+    }
+
+    package func approval(_ id: ApprovalID) async throws -> Approval { try await loadApproval(id).value }
+
+    package func approvals(status: String? = nil, limit: Int = 50, before: ApprovalID? = nil) async throws -> [Approval] {
+        if let status, !ApprovalStatus.allNames.contains(status) {
+            throw WorkflowError.invalid("status", "must be one of \(ApprovalStatus.allNames.joined(separator: ", "))")
+        }
+        return try await store.approvals(status: status, limit: limit, before: before)
+    }
+
+    /// Applies one transition to a stored approval, re-reading and re-deciding if someone else wrote first.
+    func mutateApproval(
+        _ id: ApprovalID, event: EventKey?, _ decide: (Approval, Date) throws -> Transition<Approval>
+    ) async throws -> Approval {
+        try await checkNotApplied(event)
+        return try await retrying(EntityRef(kind: .approval, id: id.rawValue)) {
+            let current = try await loadApproval(id)
+            let now = clock.now()
+            let t = try decide(current.value, now)
+            try await commit(try changeSet(t, expectedVersion: current.version, event: event, now: now), now: now)
+            return t.entity
+        }
+    }
+
+    /// Approve, reject (reason required) or ask for a revision (comment required). A second decision
+    /// on a decided approval throws a ``WorkflowError`` that says who decided, and changes nothing.
+    package func decide(
+        _ id: ApprovalID, verdict: Verdict, comment: String?, by actor: Actor, argumentsHash: String? = nil, event: EventKey? = nil
+    ) async throws -> Approval {
+        let directory = policy.directory
+        return try await mutateApproval(id, event: event) { approval, now in
+            try ApprovalMachine.decide(approval, verdict: verdict, comment: comment, by: actor, directory: directory, now: now,
+                                       argumentsHash: argumentsHash)
+        }
+    }
+
+    /// Why this actor could not decide now (for explaining a refused click privately), or nil.
+    package func decisionRefusal(_ id: ApprovalID, by actor: Actor) async throws -> WorkflowError? {
+        ApprovalMachine.refusal(for: actor, on: try await loadApproval(id).value, directory: policy.directory, now: clock.now())
+    }
+
+    package func withdrawVote(_ id: ApprovalID, by actor: Actor, event: EventKey? = nil) async throws -> Approval {
+        try await mutateApproval(id, event: event) { approval, now in
+            try ApprovalMachine.withdrawVote(approval, by: actor, now: now)
+        }
+    }
+
+    package func cancelApproval(_ id: ApprovalID, by actor: Actor, reason: String?) async throws -> Approval {
+        try await mutateApproval(id, event: nil) { approval, now in
+            try ApprovalMachine.cancel(approval, by: actor, reason: reason, now: now)
+        }
+    }
+
+    /// Uses the execution grant for exactly these arguments. Succeeds once.
+    package func consume(_ id: ApprovalID, arguments: JSONValue, by actor: Actor) async throws -> Approval {
+        try await consume(id, argumentsHash: arguments.canonicalHash, by: actor)
+    }
+
+    package func consume(_ id: ApprovalID, argumentsHash: String, by actor: Actor) async throws -> Approval {
+        try await mutateApproval(id, event: nil) { approval, now in
+            try ApprovalMachine.consume(approval, argumentsHash: argumentsHash, by: actor, now: now)
+        }
+    }
+
+    package func reportOutcome(_ id: ApprovalID, outcome: Execution.Outcome, by actor: Actor) async throws -> Approval {
+        try await mutateApproval(id, event: nil) { approval, now in
+            try ApprovalMachine.reportOutcome(approval, outcome: outcome, by: actor, now: now)
+        }
+    }
+}

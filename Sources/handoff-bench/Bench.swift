@@ -1,0 +1,3 @@
+import HandoffApp
+import ArgumentParser
+@main struct Bench { static func main() {} }

@@ -1,0 +1,3 @@
+import HandoffApp
+import ArgumentParser
+@main struct Main { static func main() {} }

@@ -1,0 +1,3 @@
+import Testing
+@testable import HandoffStore
+@Test func storePlaceholder() { #expect(Bool(true)) }
