@@ -213,7 +213,7 @@ package enum ApprovalMachine {
     /// A decision. Compare-and-set: only a pending, unexpired approval accepts one.
     package static func decide(
         _ approval: Approval, verdict: Verdict, comment rawComment: String?, by actor: Actor,
-        directory: Directory, now: Date, argumentsHash: String? = nil
+        directory: Directory, now: Date, argumentsHash: String? = nil, allowDefaultReason: Bool = false
     ) throws(WorkflowError) -> Transition<Approval> {
         if let refusal = refusal(for: actor, on: approval, directory: directory, now: now) { throw refusal }
         if let seen = argumentsHash, seen != approval.argumentsHash {
@@ -245,7 +245,8 @@ package enum ApprovalMachine {
                                 argumentsHash: approval.argumentsHash)
             next.status = .approved(decision)
         case .reject:
-            guard let reason = comment ?? approval.policy.defaultRejectReason else {
+            // The policy's default reason stands in only where the platform cannot ask (a ❌ reaction).
+            guard let reason = comment ?? (allowDefaultReason ? approval.policy.defaultRejectReason : nil) else {
                 throw .invalid("reason", "is required to reject (say why, e.g. `reject \(approval.id) too risky`)")
             }
             decision = Decision(by: [actor.id], at: now, comment: reason, argumentsHash: approval.argumentsHash)

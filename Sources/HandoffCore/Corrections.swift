@@ -67,9 +67,23 @@ package enum TextAnalysis {
         "so", "if", "then", "than", "not", "no", "yes", "there", "here", "what", "which", "who", "how", "when", "where",
     ]
 
-    /// Lowercased word tokens (letters and digits), stopwords removed.
+    /// Lowercased, lightly stemmed word tokens (letters and digits), stopwords removed:
+    /// "Refunds took 30 days" → ["refund", "took", "30", "day"].
     package static func tokens(_ text: String) -> [String] {
-        PhraseMatcher.normalize(text).split(separator: " ").map(String.init).filter { !stopwords.contains($0) }
+        PhraseMatcher.normalize(text).split(separator: " ").map(String.init).filter { !stopwords.contains($0) }.map(stem)
+    }
+
+    /// Strips common English inflections so "refund", "refunds" and "refunded" meet. Deliberately
+    /// light (a few suffix rules): it must never merge unrelated words.
+    package static func stem(_ word: String) -> String {
+        guard word.count > 3, word.allSatisfy(\.isLetter) else { return word }
+        func drop(_ n: Int) -> String { String(word.dropLast(n)) }
+        if word.hasSuffix("ies"), word.count > 4 { return drop(3) + "y" }
+        if word.hasSuffix("sses") { return drop(2) }
+        if word.hasSuffix("ing"), word.count > 5 { return drop(3) }
+        if word.hasSuffix("ed"), word.count > 4, !word.hasSuffix("eed") { return drop(2) }
+        if word.hasSuffix("s"), !word.hasSuffix("ss"), !word.hasSuffix("us"), !word.hasSuffix("is") { return drop(1) }
+        return word
     }
 
     /// `-token` for every token the correction removed, `+token` for every token it added.

@@ -9,8 +9,11 @@ package struct WorkflowPolicy: Hashable, Sendable, Codable {
     package var escalation: EscalationConfig
     package var feedback: FeedbackConfig
 
+    /// The groups the built-in defaults refer to, empty until the policy file lists people.
+    package static let defaultGroups: [String: Set<ActorID>] = ["approvers": [], "reviewers": [], "agents": [], "experts": []]
+
     package init(
-        directory: Directory = Directory(),
+        directory: Directory = Directory(groups: WorkflowPolicy.defaultGroups),
         approvals: [String: ApprovalPolicy] = ["default": ApprovalPolicy()],
         queues: [String: QueueConfig] = ["default": QueueConfig()],
         routes: [String: RouteConfig] = ["default": RouteConfig()],
@@ -31,8 +34,11 @@ package struct WorkflowPolicy: Hashable, Sendable, Codable {
 
     package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let groups = try c.decodeIfPresent([String: [ActorID]].self, forKey: .groups) ?? [:]
-        directory = Directory(groups: groups.mapValues(Set.init))
+        if let groups = try c.decodeIfPresent([String: [ActorID]?].self, forKey: .groups) {
+            directory = Directory(groups: groups.mapValues { Set($0 ?? []) })
+        } else {
+            directory = Directory(groups: Self.defaultGroups)
+        }
         approvals = try c.decodeIfPresent([String: ApprovalPolicy].self, forKey: .approvals) ?? ["default": ApprovalPolicy()]
         queues = try c.decodeIfPresent([String: QueueConfig].self, forKey: .queues) ?? ["default": QueueConfig()]
         routes = try c.decodeIfPresent([String: RouteConfig].self, forKey: .routes) ?? ["default": RouteConfig()]

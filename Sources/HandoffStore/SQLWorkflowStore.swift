@@ -67,7 +67,7 @@ package final class SQLWorkflowStore: WorkflowStore {
         var clauses: [String] = []
         var binds: [SQLValue] = []
         for (column, value) in filters {
-            guard let value else { continue }
+            guard let value, !value.isNull else { continue }  // no filter on this column
             clauses.append("\(column) = ?")
             binds.append(value)
         }

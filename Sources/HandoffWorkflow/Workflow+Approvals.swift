@@ -78,12 +78,13 @@ extension Workflow {
     /// Approve, reject (reason required) or ask for a revision (comment required). A second decision
     /// on a decided approval throws a ``WorkflowError`` that says who decided, and changes nothing.
     package func decide(
-        _ id: ApprovalID, verdict: Verdict, comment: String?, by actor: Actor, argumentsHash: String? = nil, event: EventKey? = nil
+        _ id: ApprovalID, verdict: Verdict, comment: String?, by actor: Actor, argumentsHash: String? = nil, event: EventKey? = nil,
+        allowDefaultReason: Bool = false
     ) async throws -> Approval {
         let directory = policy.directory
         return try await mutateApproval(id, event: event) { approval, now in
             try ApprovalMachine.decide(approval, verdict: verdict, comment: comment, by: actor, directory: directory, now: now,
-                                       argumentsHash: argumentsHash)
+                                       argumentsHash: argumentsHash, allowDefaultReason: allowDefaultReason)
         }
     }
 

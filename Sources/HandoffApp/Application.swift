@@ -1,0 +1,54 @@
+import Foundation
+import HandoffCore
+import HandoffStore
+import HandoffWorkflow
+import Logging
+import ServiceLifecycle
+
+/// The assembled service graph of `handoff serve`. Tests build the same graph with their own configuration.
+package struct HandoffApplication: Sendable {
+    package let workflow: Workflow
+    package let services: [any Service]
+    package let logger: Logger
+
+    /// Opens the store (creating and migrating the SQLite file), loads the policy and assembles the services.
+    package static func build(configuration: HandoffConfiguration, clock: any WorkflowClock = SystemClock(),
+                              logger: Logger = Logger(label: "handoff")) async throws -> HandoffApplication
+    {
+        let (policy, source) = try configuration.loadPolicy()
+        logger.info("policy loaded", metadata: ["source": "\(source)"])
+        let workflow = try await openWorkflow(databasePath: configuration.databasePath, policy: policy, clock: clock, logger: logger)
+        var scheduler = SchedulerService.Configuration()
+        scheduler.interval = configuration.schedulerInterval
+        let services: [any Service] = [
+            SchedulerService(workflow: workflow, configuration: scheduler, logger: Logger(label: "handoff.scheduler")),
+        ]
+        return HandoffApplication(workflow: workflow, services: services, logger: logger)
+    }
+
+    package static func openWorkflow(databasePath: String, policy: WorkflowPolicy, clock: any WorkflowClock = SystemClock(),
+                                     logger: Logger = Logger(label: "handoff")) async throws -> Workflow
+    {
+        let database = try SQLiteDatabase(path: databasePath)
+        let store = try await SQLWorkflowStore(database: database)
+        logger.info("database ready", metadata: ["path": "\(databasePath)"])
+        return Workflow(store: store, clock: clock, configuration: Workflow.Configuration(policy: policy),
+                        logger: Logger(label: "handoff.workflow"))
+    }
+
+    /// Runs every service until SIGINT/SIGTERM, then shuts them down in reverse order and closes the store.
+    package func run() async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await workflow.store.close()
+            throw error
+        }
+        try await workflow.store.close()
+        logger.info("stopped cleanly")
+    }
+}
