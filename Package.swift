@@ -60,11 +60,36 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Chat runtime, platform-neutral: inbound events, cards, the command grammar, reactions. No networking.
+        .target(
+            name: "HandoffChatKit",
+            dependencies: [
+                "HandoffCore",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Slack adapter: Socket Mode, Events API over HTTP, Web API, Block Kit.
+        .target(
+            name: "HandoffSlack",
+            dependencies: [
+                "HandoffChatKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Wiring: services, HTTP API, dashboard, scheduler, outbox dispatcher, event router.
         .target(
             name: "HandoffApp",
             dependencies: [
-                "HandoffCore", "HandoffStore", "HandoffWorkflow",
+                "HandoffCore", "HandoffStore", "HandoffWorkflow", "HandoffChatKit", "HandoffSlack",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -101,12 +126,37 @@ let package = Package(
         // Fakes and helpers every test (and the benchmark) needs.
         .target(
             name: "HandoffTesting",
-            dependencies: ["HandoffCore", "HandoffStore", "HandoffWorkflow"],
+            dependencies: [
+                "HandoffCore", "HandoffStore", "HandoffWorkflow",
+                // The fake Slack (FakeSlack*.swift): a Hummingbird server with WebSocket upgrade on loopback.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HandoffCoreTests",
             dependencies: ["HandoffCore", "HandoffTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandoffAppTests",
+            dependencies: ["HandoffApp", "HandoffTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandoffChatKitTests",
+            dependencies: ["HandoffChatKit", "HandoffTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandoffSlackTests",
+            dependencies: ["HandoffSlack", "HandoffChatKit", "HandoffTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -10,6 +10,10 @@ package struct HandoffApplication: Sendable {
     package let workflow: Workflow
     package let services: [any Service]
     package let logger: Logger
+    /// The HTTP API and dashboard server, when enabled (tests ask it for the bound port).
+    package var httpServer: HTTPServerService? = nil
+    /// Chat (Slack): the event router, socket and, in HTTP mode, the Events API handlers to mount.
+    package var chat: ChatRuntime = .disabled
 
     /// Opens the store (creating and migrating the SQLite file), loads the policy and assembles the services.
     package static func build(configuration: HandoffConfiguration, clock: any WorkflowClock = SystemClock(),
@@ -20,10 +24,24 @@ package struct HandoffApplication: Sendable {
         let workflow = try await openWorkflow(databasePath: configuration.databasePath, policy: policy, clock: clock, logger: logger)
         var scheduler = SchedulerService.Configuration()
         scheduler.interval = configuration.schedulerInterval
-        let services: [any Service] = [
+        var services: [any Service] = [
             SchedulerService(workflow: workflow, configuration: scheduler, logger: Logger(label: "handoff.scheduler")),
         ]
-        return HandoffApplication(workflow: workflow, services: services, logger: logger)
+        // Webhooks (through the outbox), then the HTTP server last: services stop in reverse order, so
+        // the server stops taking requests first and webhooks already in flight still finish.
+        services.append(try await WebhookService(workflow: workflow, configuration: configuration.webhooks))
+        // Chat (Slack adapter, event router, card outbox, socket); adds nothing and says why when no tokens are set.
+        let chat = try ChatRuntime.build(configuration: configuration, slack: configuration.slack, workflow: workflow,
+                                         logger: Logger(label: "handoff.chat"))
+        services += chat.services
+        var httpServer: HTTPServerService?
+        if configuration.http.enabled {
+            let server = try await HTTPServerService(workflow: workflow, configuration: configuration.http,
+                                                     mount: { router in chat.mountSlackRoutes(on: router) })
+            services.append(server)
+            httpServer = server
+        }
+        return HandoffApplication(workflow: workflow, services: services, logger: logger, httpServer: httpServer, chat: chat)
     }
 
     package static func openWorkflow(databasePath: String, policy: WorkflowPolicy, clock: any WorkflowClock = SystemClock(),

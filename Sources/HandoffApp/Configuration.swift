@@ -10,6 +10,12 @@ package struct HandoffConfiguration: Sendable {
     package var policyPath: String?
     /// How often the scheduler looks for due timers when none is known to be due sooner.
     package var schedulerInterval: Duration = .seconds(1)
+    /// The HTTP API and dashboard: `--host`/`HANDOFF_HOST`, `--port`/`HANDOFF_PORT` (127.0.0.1:8080), `HANDOFF_TEMPLATES`.
+    package var http = HTTPServerService.Configuration()
+    /// Webhook delivery: the signing secret (`HANDOFF_WEBHOOK_SECRET`, else generated once and kept in the database), retries.
+    package var webhooks = WebhookDeliverer.Configuration()
+    /// Slack: `SLACK_APP_TOKEN` + `SLACK_BOT_TOKEN` (Socket Mode), or `SLACK_BOT_TOKEN` + `SLACK_SIGNING_SECRET` (HTTP).
+    package var slack = SlackSettings()
 
     package init() {}
 
@@ -18,6 +24,15 @@ package struct HandoffConfiguration: Sendable {
         var c = HandoffConfiguration()
         if let db = env["HANDOFF_DATABASE"], !db.isEmpty { c.databasePath = db }
         if let policy = env["HANDOFF_POLICY"], !policy.isEmpty { c.policyPath = policy }
+        if let host = env["HANDOFF_HOST"], !host.isEmpty { c.http.host = host }
+        if let port = env["HANDOFF_PORT"].flatMap(Int.init), (0...65535).contains(port) { c.http.port = port }
+        if let templates = env["HANDOFF_TEMPLATES"], !templates.isEmpty { c.http.dashboard.templatesDirectory = templates }
+        if let secret = env["HANDOFF_WEBHOOK_SECRET"], !secret.isEmpty { c.webhooks.secret = SigningSecret(secret) }
+        if let rate = env["HANDOFF_RATE_LIMIT"].flatMap(Double.init), rate >= 0 { c.http.rateLimit.requestsPerSecond = rate }
+        if let burst = env["HANDOFF_RATE_BURST"].flatMap(Double.init), burst >= 1 { c.http.rateLimit.burst = burst }
+        if let bytes = env["HANDOFF_MAX_BODY_BYTES"].flatMap(Int.init), bytes > 0 { c.http.maxBodySize = bytes }
+        if env["HANDOFF_SECURE_COOKIES"] == "1" { c.http.dashboard.secureCookies = true }
+        c.slack = SlackSettings.fromEnvironment(env)
         return c
     }
 

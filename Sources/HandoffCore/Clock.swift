@@ -32,10 +32,18 @@ package struct Span: Hashable, Sendable, Codable, CustomStringConvertible, Expre
     package static func minutes(_ m: Double) -> Span { Span(seconds: m * 60) }
     package static func hours(_ h: Double) -> Span { Span(seconds: h * 3600) }
 
+    /// The longest span accepted, about a century: anything longer (or "inf") is a mistake, and would
+    /// overflow the millisecond times the store keeps.
+    package static let maximumSeconds: TimeInterval = 100 * 365 * 86_400
+
     /// Parses "90", "90s", "15m", "4h", "2d", "1h30m". Returns nil for anything else.
     package init?(parsing text: String) {
         let s = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if let plain = Double(s), plain >= 0 { self.seconds = plain; return }
+        if let plain = Double(s), plain >= 0 {
+            guard plain <= Self.maximumSeconds else { return nil }
+            self.seconds = plain
+            return
+        }
         var total = 0.0
         var number = ""
         var sawUnit = false
@@ -58,15 +66,16 @@ package struct Span: Hashable, Sendable, Codable, CustomStringConvertible, Expre
             number = ""
             sawUnit = true
         }
-        guard sawUnit, number.isEmpty else { return nil }
+        guard sawUnit, number.isEmpty, total <= Self.maximumSeconds else { return nil }
         self.seconds = total
     }
 
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let number = try? container.decode(Double.self) {
-            guard number >= 0 else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "a duration cannot be negative")
+            guard number >= 0, number <= Self.maximumSeconds else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "a duration must be between 0 seconds and 100 years, not \(number)")
             }
             self.seconds = number
             return

@@ -104,7 +104,9 @@ package struct OutboxMessage: Hashable, Sendable {
 enum ChangeSetPlanner {
     static func steps(for changes: ChangeSet, now: Date) -> [WriteStep] {
         var steps: [WriteStep] = []
-        if let key = changes.eventKey {
+        if var key = changes.eventKey {
+            // Remember which entity the event acted on, so a retry can be answered with it.
+            key.entity = key.entity ?? changes.inserts.first?.ref ?? changes.updates.first?.row.ref
             steps.append(WriteStep(SQLStatement(
                 "INSERT INTO inbox (source, key, entity_kind, entity_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [.text(key.source), .text(key.key), SQLValue(key.entity?.kind.rawValue), SQLValue(key.entity?.id), SQLValue(now)]),

@@ -337,12 +337,17 @@ package final class SQLWorkflowStore: WorkflowStore {
     package func dueOutbox(now: Date, kinds: Set<OutboxKind>, limit: Int) async throws -> [OutboxMessage] {
         guard !kinds.isEmpty else { return [] }
         let placeholders = Array(repeating: "?", count: kinds.count).joined(separator: ", ")
+        let kindList = kinds.map(\.rawValue).sorted().map(SQLValue.text)
         return try await database.read(
             """
-            SELECT \(Self.outboxColumns) FROM outbox
-            WHERE status = 'pending' AND next_attempt_at <= ? AND kind IN (\(placeholders))
-            ORDER BY next_attempt_at, id LIMIT ?
-            """, [SQLValue(now)] + kinds.map(\.rawValue).sorted().map(SQLValue.text) + [SQLValue(limit)]
+            SELECT \(Self.outboxColumns) FROM outbox o
+            WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.kind IN (\(placeholders))
+              AND NOT EXISTS (
+                SELECT 1 FROM outbox e
+                WHERE e.entity_kind = o.entity_kind AND e.entity_id = o.entity_id AND e.id < o.id
+                  AND e.status = 'pending' AND e.kind IN (\(placeholders)))
+            ORDER BY o.next_attempt_at, o.id LIMIT ?
+            """, [SQLValue(now)] + kindList + kindList + [SQLValue(limit)]
         ).map(decodeOutbox)
     }
 

@@ -117,7 +117,8 @@ package enum Schema {
                 data {text} NOT NULL
             )
             """,
-            "CREATE INDEX label_tasks_next ON label_tasks (dataset, id) WHERE status = 'open'",
+            // Next task in a dataset: both equality columns, so the planner never walks completed tasks.
+            "CREATE INDEX label_tasks_next ON label_tasks (dataset, status, id)",
             "CREATE INDEX label_tasks_open ON label_tasks (id) WHERE status = 'open'",
             "CREATE INDEX label_tasks_dataset ON label_tasks (dataset, id)",
             """
@@ -182,6 +183,75 @@ package enum Schema {
             )
             """,
             "CREATE INDEX inbox_created ON inbox (created_at)",
+        ]),
+        Migration(name: "0002_service", statements: [
+            // API keys: only a SHA-256 of the secret is kept; the key is shown once at creation.
+            """
+            CREATE TABLE api_keys (
+                id {text} PRIMARY KEY,
+                name {text} NOT NULL,
+                scope {text} NOT NULL,
+                secret_hash {text} NOT NULL,
+                created_at {int} NOT NULL,
+                last_used_at {int},
+                revoked_at {int}
+            )
+            """,
+            "CREATE UNIQUE INDEX api_keys_name ON api_keys (name) WHERE revoked_at IS NULL",
+            // Cards the bot posted: recorded as 'posting' before the platform call, so a crash in
+            // between is reconciled (by nonce) instead of blindly posting a second card.
+            """
+            CREATE TABLE card_refs (
+                id {autoid},
+                entity_kind {text} NOT NULL,
+                entity_id {int} NOT NULL,
+                platform {text} NOT NULL,
+                destination {text} NOT NULL,
+                channel {text} NOT NULL,
+                message_id {text},
+                thread_id {text},
+                state {text} NOT NULL,
+                nonce {text} NOT NULL,
+                created_at {int} NOT NULL,
+                updated_at {int} NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX card_refs_nonce ON card_refs (nonce)",
+            "CREATE UNIQUE INDEX card_refs_message ON card_refs (platform, channel, message_id)",
+            "CREATE INDEX card_refs_entity ON card_refs (entity_kind, entity_id, id)",
+            // Inbound chat events, written before the platform sees our ack and processed after it:
+            // nothing acknowledged is lost. (platform, event_key) is unique, so a redelivery adds nothing.
+            """
+            CREATE TABLE inbound_events (
+                id {autoid},
+                platform {text} NOT NULL,
+                event_key {text} NOT NULL,
+                payload {text} NOT NULL,
+                status {text} NOT NULL,
+                attempts {int} NOT NULL DEFAULT 0,
+                received_at {int} NOT NULL,
+                processed_at {int},
+                last_error {text}
+            )
+            """,
+            "CREATE UNIQUE INDEX inbound_events_key ON inbound_events (platform, event_key)",
+            "CREATE INDEX inbound_events_pending ON inbound_events (id) WHERE status = 'pending'",
+            "CREATE INDEX inbound_events_received ON inbound_events (received_at)",
+            // Small durable values: sync tokens, socket cursors.
+            """
+            CREATE TABLE kv (
+                key {text} PRIMARY KEY,
+                value {text} NOT NULL,
+                updated_at {int} NOT NULL
+            )
+            """,
+        ]),
+        Migration(name: "0003_dashboard", statements: [
+            // Recent decisions, items over time, and each labeler's progress, for the dashboard.
+            "CREATE INDEX approvals_decided ON approvals (decided_at, id) WHERE decided_at IS NOT NULL",
+            "CREATE INDEX review_items_created ON review_items (created_at)",
+            "CREATE INDEX review_items_completed ON review_items (completed_at) WHERE completed_at IS NOT NULL",
+            "CREATE INDEX labels_labeler ON labels (labeler, dataset)",
         ]),
     ]
 }

@@ -93,15 +93,53 @@ package protocol WorkflowStore: Sendable {
 
     func audit(of entity: EntityRef) async throws -> [AuditEvent]
 
+    /// Pending rows of these kinds that are due, oldest first; a row is held back while an earlier
+    /// pending row of the same entity (among these kinds) waits, so each entity's messages keep their order.
     func dueOutbox(now: Date, kinds: Set<OutboxKind>, limit: Int) async throws -> [OutboxMessage]
     func outbox(of entity: EntityRef) async throws -> [OutboxMessage]
     func markOutboxDone(_ id: Int64) async throws
     func markOutboxRetry(_ id: Int64, at: Date, error: String) async throws
     func markOutboxFailed(_ id: Int64, error: String) async throws
 
+    // Inbound chat events: durable before the ack, processed after it.
+    func recordInbound(platform: String, eventKey: String, payload: String, at: Date) async throws -> Bool
+    func recordInbound(_ events: [(platform: String, eventKey: String, payload: String)], at: Date) async throws -> [Bool]
+    func pendingInbound(platform: String?, limit: Int) async throws -> [InboundEvent]
+    func finishInbound(_ id: Int64, failed error: String?, at: Date) async throws
+    func retryInbound(_ id: Int64, error: String) async throws
+    func pruneInbound(before: Date) async throws -> Int
+
+    // API keys, cards the bot posted, and small durable values (sync tokens, cursors).
+    func insertAPIKey(_ key: APIKeyRecord) async throws
+    func apiKey(id: String) async throws -> APIKeyRecord?
+    func apiKeys() async throws -> [APIKeyRecord]
+    func revokeAPIKey(name: String, at: Date) async throws -> Bool
+    func touchAPIKey(id: String, at: Date) async throws
+    func beginCard(entity: EntityRef, platform: String, destination: String, channel: String, threadID: String?,
+                   nonce: String, at: Date) async throws -> Int64
+    func cardPosted(_ id: Int64, messageID: String, threadID: String?, at: Date) async throws
+    func cardFailed(_ id: Int64, at: Date) async throws
+    func cards(of entity: EntityRef) async throws -> [CardRef]
+    func card(platform: String, channel: String, messageID: String) async throws -> CardRef?
+    func cardsPosting(platform: String, limit: Int) async throws -> [CardRef]
+    func value(forKey key: String) async throws -> String?
+    func setValue(_ value: String, forKey key: String, at: Date) async throws
+
     /// Forgets event keys older than the cutoff (redeliveries come within minutes; keys are kept a day).
     func pruneEventKeys(before: Date) async throws -> Int
     /// True when the database answers.
     func ping() async throws
     func close() async throws
+
+    // Dashboard and metrics (DashboardQueries.swift): indexed counts, aggregates and bounded pages.
+    func dashboardCounts() async throws -> DashboardCounts
+    /// The most recently decided approvals, newest decision first.
+    func recentDecisions(limit: Int) async throws -> [Approval]
+    func recentDecisionTimings(limit: Int) async throws -> [DecisionTiming]
+    /// Review items created and completed per time bucket and queue since a moment.
+    func queueActivity(since: Date, bucketSeconds: Int) async throws -> QueueActivity
+    /// Reviews of a queue that took less than each bound, and the total.
+    func reviewDecideCounts(queue: String, boundsMilliseconds: [Int64]) async throws -> (below: [Int], total: Int)
+    func labelProgress(dataset: String, labeler: ActorID) async throws -> (labeled: Int, tasks: Int)
+    func datasets(limit: Int) async throws -> [String]
 }

@@ -17,7 +17,7 @@ package final class ManualClock: WorkflowClock {
         current.withLock { $0 = $0.addingTimeInterval(seconds).truncatedToMilliseconds }
     }
 
-    package func advance(by span: Span) { advance(by: span.seconds) }
+    package func advance(_ span: Span) { advance(by: span.seconds) }
 
     package func set(_ date: Date) { current.withLock { $0 = date.truncatedToMilliseconds } }
 }

@@ -18,10 +18,7 @@ extension Workflow {
     /// Creates an approval. With an idempotency key, a retry returns the approval the first call made
     /// (`created` false) instead of making another.
     package func requestApproval(_ request: ApprovalRequest, idempotencyKey: EventKey? = nil) async throws -> (approval: Approval, created: Bool) {
-        if let key = idempotencyKey, let existing = try await existingEntity(for: key) {
-            guard existing.kind == .approval, let found = try await store.approval(ApprovalID(existing.id)) else {
-                throw WorkflowError.invalid("Idempotency-Key", "was already used for a \(existing.kind.displayName)")
-            }
+        if let found = try await replay(idempotencyKey, kind: .approval, load: { try await store.approval(ApprovalID($0)) }) {
             return (found.value, false)
         }
         let policy = try approvalPolicy(named: request.policyName)
@@ -42,6 +39,16 @@ extension Workflow {
             throw error
         }
         return (transition.entity, true)
+    }
+
+    /// The entity an idempotency key already created, or nil when the key is new. A key used for a
+    /// different kind of entity is refused.
+    func replay<E: Sendable>(_ key: EventKey?, kind: EntityKind, load: (Int64) async throws -> E?) async throws -> E? {
+        guard let key, let existing = try await existingEntity(for: key) else { return nil }
+        guard existing.kind == kind, let found = try await load(existing.id) else {
+            throw WorkflowError.invalid("Idempotency-Key", "was already used for a \(existing.kind.displayName)")
+        }
+        return found
     }
 
     func existingEntity(for key: EventKey) async throws -> EntityRef? {

@@ -19,9 +19,7 @@ extension Workflow {
 
     /// Opens an escalation at its first human tier (or the named one) and posts its card there.
     package func escalate(_ request: EscalationRequest, by actor: ActorID, event: EventKey? = nil) async throws -> Escalation {
-        if let event, let existing = try await existingEntity(for: event), existing.kind == .escalation,
-           let found = try await store.escalation(EscalationID(existing.id))
-        {
+        if let found = try await replay(event, kind: .escalation, load: { try await store.escalation(EscalationID($0)) }) {
             return found.value
         }
         let now = clock.now()

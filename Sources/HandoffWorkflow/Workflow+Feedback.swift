@@ -11,9 +11,7 @@ extension Workflow {
     package func feedback(_ id: FeedbackID) async throws -> FeedbackRequest { try await loadFeedback(id).value }
 
     package func requestFeedback(_ input: FeedbackRequestInput, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> FeedbackRequest {
-        if let key = idempotencyKey, let existing = try await existingEntity(for: key), existing.kind == .feedback,
-           let found = try await store.feedback(FeedbackID(existing.id))
-        {
+        if let found = try await replay(idempotencyKey, kind: .feedback, load: { try await store.feedback(FeedbackID($0)) }) {
             return found.value
         }
         let now = clock.now()
@@ -49,11 +47,16 @@ extension Workflow {
         cs.audit += t.audit
     }
 
-    package func recordCorrection(_ input: CorrectionInput, by actor: ActorID) async throws -> Correction {
+    package func recordCorrection(_ input: CorrectionInput, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> Correction {
+        if let found = try await replay(idempotencyKey, kind: .correction, load: { try await store.correction(CorrectionID($0)) }) {
+            return found
+        }
         let now = clock.now()
         let id = CorrectionID(try await nextID(.correction))
         let t = try CorrectionMachine.record(id: id, input: input, by: actor, now: now)
-        var cs = ChangeSet()
+        var key = idempotencyKey
+        key?.entity = t.entity.ref
+        var cs = ChangeSet(eventKey: key)
         try add(correction: t, to: &cs)
         try await retrying(t.entity.ref) { try await commit(cs, now: now) }
         return t.entity

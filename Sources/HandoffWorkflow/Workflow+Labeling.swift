@@ -14,11 +14,16 @@ extension Workflow {
         try await store.labelTasks(dataset: dataset, limit: limit, after: after)
     }
 
-    package func createLabelTask(_ input: LabelTaskInput, by actor: ActorID) async throws -> LabelTask {
+    package func createLabelTask(_ input: LabelTaskInput, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> LabelTask {
+        if let found = try await replay(idempotencyKey, kind: .labelTask, load: { try await store.labelTask(LabelTaskID($0)) }) {
+            return found.value
+        }
         let now = clock.now()
         let id = LabelTaskID(try await nextID(.labelTask))
         let t = try LabelingMachine.create(id: id, input: input, by: actor, now: now)
-        try await retrying(t.entity.ref) { try await commit(try changeSet(t, expectedVersion: nil, now: now), now: now) }
+        try await retrying(t.entity.ref) {
+            try await commit(try changeSet(t, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
+        }
         return t.entity
     }
 

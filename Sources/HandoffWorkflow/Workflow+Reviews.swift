@@ -25,10 +25,7 @@ extension Workflow {
     }
 
     package func enqueue(_ request: ReviewItemRequest, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> (item: ReviewItem, created: Bool) {
-        if let key = idempotencyKey, let existing = try await existingEntity(for: key) {
-            guard existing.kind == .reviewItem, let found = try await store.reviewItem(ReviewItemID(existing.id)) else {
-                throw WorkflowError.invalid("Idempotency-Key", "was already used for a \(existing.kind.displayName)")
-            }
+        if let found = try await replay(idempotencyKey, kind: .reviewItem, load: { try await store.reviewItem(ReviewItemID($0)) }) {
             return (found.value, false)
         }
         let queue = try queueConfig(request.queue)

@@ -18,6 +18,7 @@ struct Handoff: AsyncParsableCommand {
         subcommands: [
             Serve.self, Approvals.self, Queue.self, RouteCommand.self, Escalations.self, FeedbackCommands.self,
             Corrections.self, Labels.self, Timers.self, AuditCommand.self,
+            Keys.self, Webhooks.self,
         ])
 }
 

@@ -1,0 +1,352 @@
+import Foundation
+import HandoffChatKit
+import HandoffCore
+import HandoffStore
+import HandoffWorkflow
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The chat event router: the ``InboundSink`` every adapter acks through, and the `Service` that
+/// processes what was recorded.
+///
+/// `accept` writes the raw event to `inbound_events` and returns; only then does the adapter ack, so an
+/// acked event is never lost. Slash commands, whose reply travels in the ack, are processed at once
+/// within their deadline. Everything else is processed by `run()` in arrival order: translate (the
+/// adapter drops its own echoes), skip keys already applied, act through ``ChatActions``, reply.
+package final class ChatRouter: Service, InboundSink, Sendable {
+    package struct Configuration: Sendable {
+        /// How often pending events are looked for when nothing signals.
+        package var pollInterval: Duration = .milliseconds(250)
+        package var batch = 100
+        /// Attempts before an event that keeps failing is set aside as failed.
+        package var maxAttempts = 8
+        /// Processed raw events are kept this long (redeliveries arrive within minutes).
+        package var retention: Span = .hours(24)
+        package var pruneEvery: Duration = .seconds(3600)
+
+        package init() {}
+    }
+
+    let workflow: Workflow
+    let adapters: [String: any ChatAdapter]
+    let actions: ChatActions
+    let configuration: Configuration
+    let logger: Logger
+    private let wake = WakeSignal()
+    private let inFlight = Mutex<Set<String>>([])
+    private let ready = Mutex<Set<String>>([])
+    private let backoff = Mutex<[Int64: ContinuousClock.Instant]>([:])
+    private let jobs: AsyncStream<@Sendable () async -> Void>
+    private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    private let processedCount = Atomic<Int>(0)
+
+    package init(workflow: Workflow, adapters: [any ChatAdapter], chat: ChatConfiguration, configuration: Configuration = Configuration(),
+                 logger: Logger = Logger(label: "handoff.chat.router"))
+    {
+        self.workflow = workflow
+        self.adapters = Dictionary(adapters.map { ($0.platform, $0) }, uniquingKeysWith: { a, _ in a })
+        self.actions = ChatActions(workflow: workflow, chat: chat, logger: logger)
+        self.configuration = configuration
+        self.logger = logger
+        (jobs, jobsContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
+    }
+
+    /// Events processed so far (tests wait on it).
+    package var processed: Int { processedCount.load(ordering: .relaxed) }
+
+    /// True once the platform's adapter is prepared (its bot identity known).
+    package func isReady(_ platform: String) -> Bool { ready.withLock { $0.contains(platform) } }
+
+    // MARK: InboundSink
+
+    package func accept(_ raw: RawInbound) async throws -> Acceptance {
+        let isNew = try await workflow.store.recordInbound(platform: raw.platform, eventKey: raw.key, payload: raw.payload,
+                                                            at: workflow.clock.now())
+        guard isNew else { return .duplicate }
+        guard let deadline = raw.replyDeadline else {
+            wake.signal()
+            return .recorded
+        }
+        // A command answered in the ack: process it now; if it takes too long, ack with a holding reply
+        // and let the answer follow as a private message.
+        let slot = ReplySlot()
+        let job: @Sendable () async -> Void = { [self] in
+            guard let outcome = await self.processInline(raw) else {
+                _ = slot.fill(nil)
+                return
+            }
+            let taken = slot.fill(outcome.ackText)
+            await self.deliver(taken ? outcome.afterAck : outcome.replies, for: outcome.event)
+            self.wake.signal()
+        }
+        guard case .enqueued = jobsContinuation.yield(job) else { return .recorded }
+        switch await slot.wait(timeout: deadline) {
+        case .filled(let text): return text.map { .reply($0) } ?? .recorded
+        case .timedOut: return .reply("⏳ Working on it — the answer will appear here in a moment.")
+        }
+    }
+
+    // MARK: Service
+
+    package func run() async throws {
+        logger.info("chat router started", metadata: ["platforms": "\(adapters.keys.sorted())"])
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.prepareAdapters() }
+            group.addTask { await self.loop() }
+            group.addTask {
+                try? await gracefulShutdown()
+                self.jobsContinuation.finish()
+                self.wake.signal()
+            }
+            for await job in jobs {
+                group.addTask { await job() }
+            }
+            // Graceful shutdown: the loop finishes the event in hand and stops; in-flight jobs complete.
+        }
+        logger.info("chat router stopped")
+    }
+
+    private func prepareAdapters() async {
+        await withDiscardingTaskGroup { group in
+            for adapter in adapters.values {
+                group.addTask {
+                    var delay: Duration = .seconds(1)
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        do {
+                            try await adapter.prepare()
+                            self.ready.withLock { _ = $0.insert(adapter.platform) }
+                            self.wake.signal()
+                            return
+                        } catch let error as ChatDeliveryError where error.code == .fatal {
+                            self.logger.error("\(adapter.platform) is not usable: \(error.message); its events wait until it is fixed and restarted")
+                            return
+                        } catch {
+                            self.logger.warning("\(adapter.platform) is not ready; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
+                            let wait = delay
+                            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                            delay = min(delay * 2, .seconds(60))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func loop() async {
+        var lastPrune = ContinuousClock.now
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var full = false
+            do {
+                full = try await processPending()
+                if ContinuousClock.now - lastPrune >= configuration.pruneEvery {
+                    let cutoff = workflow.clock.now().addingTimeInterval(-configuration.retention.seconds)
+                    let pruned = try await workflow.store.pruneInbound(before: cutoff)
+                    if pruned > 0 { logger.debug("pruned processed chat events", metadata: ["count": "\(pruned)"]) }
+                    lastPrune = .now
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                if Task.isCancelled { break }
+                logger.error("chat router round failed", metadata: ["error": "\(error)"])
+            }
+            if full { continue }
+            await wake.wait(timeout: configuration.pollInterval)
+        }
+    }
+
+    /// Processes one batch of recorded events in arrival order; true when the batch was full.
+    @discardableResult
+    package func processPending() async throws -> Bool {
+        let rows = try await workflow.store.pendingInbound(platform: nil, limit: configuration.batch)
+        let now = ContinuousClock.now
+        for row in rows {
+            if Task.isShuttingDownGracefully { break }
+            guard isReady(row.platform) || adapters[row.platform] == nil else { continue }
+            if let until = backoff.withLock({ $0[row.id] }), until > now { continue }
+            let flightKey = "\(row.platform)|\(row.eventKey)"
+            guard inFlight.withLock({ $0.insert(flightKey).inserted }) else { continue }
+            defer { _ = inFlight.withLock { $0.remove(flightKey) } }
+            await process(row)
+        }
+        return rows.count >= configuration.batch
+    }
+
+    private func process(_ row: HandoffStore.InboundEvent) async {
+        let outcome = await handle(platform: row.platform, key: row.eventKey, payload: row.payload)
+        let store = workflow.store
+        do {
+            switch outcome.result {
+            case .done:
+                await deliver(outcome.replies, for: outcome.event)
+                try await store.finishInbound(row.id, failed: nil, at: workflow.clock.now())
+                backoff.withLock { _ = $0.removeValue(forKey: row.id) }
+                processedCount.add(1, ordering: .relaxed)
+            case .retry(let why):
+                if row.attempts + 1 >= configuration.maxAttempts {
+                    logger.error("giving up on a chat event", metadata: ["key": "\(row.eventKey)", "error": "\(why)"])
+                    try await store.finishInbound(row.id, failed: why, at: workflow.clock.now())
+                    processedCount.add(1, ordering: .relaxed)
+                } else {
+                    try await store.retryInbound(row.id, error: why)
+                    let wait = Duration.milliseconds(Int64(200 * (1 << min(row.attempts, 8))))
+                    backoff.withLock { $0[row.id] = .now + wait }
+                }
+            case .failed(let why):
+                logger.warning("could not handle a chat event", metadata: ["key": "\(row.eventKey)", "error": "\(why)"])
+                try await store.finishInbound(row.id, failed: why, at: workflow.clock.now())
+                processedCount.add(1, ordering: .relaxed)
+            }
+        } catch {
+            logger.error("could not record a chat event's result", metadata: ["key": "\(row.eventKey)", "error": "\(error)"])
+        }
+    }
+
+    private func processInline(_ raw: RawInbound) async -> Handled? {
+        let flightKey = "\(raw.platform)|\(raw.key)"
+        guard inFlight.withLock({ $0.insert(flightKey).inserted }) else { return nil }
+        defer { _ = inFlight.withLock { $0.remove(flightKey) } }
+        let outcome = await handle(platform: raw.platform, key: raw.key, payload: raw.payload)
+        guard case .done = outcome.result else { return nil }  // the loop retries it later
+        processedCount.add(1, ordering: .relaxed)
+        return outcome
+    }
+
+    // MARK: Handling
+
+    struct Handled: Sendable {
+        enum Result: Sendable {
+            case done
+            case retry(String)
+            case failed(String)
+        }
+
+        var result: Result
+        var event: ChatEvent?
+        var replies: [ChatReply] = []
+        /// The text of the first private reply, rendered for the platform (for an ack payload).
+        var ackText: String?
+        /// The replies left once the first private one went in the ack.
+        var afterAck: [ChatReply] = []
+    }
+
+    private func handle(platform: String, key: String, payload: String) async -> Handled {
+        guard let adapter = adapters[platform] else { return Handled(result: .failed("no adapter for platform \(platform)")) }
+        do {
+            if try await workflow.store.eventEntity(source: platform, key: key) != nil {
+                return Handled(result: .done)  // applied before (processed inline, or before a restart)
+            }
+            let event: ChatEvent
+            do {
+                guard let translated = try adapter.translate(payload) else { return Handled(result: .done) }
+                event = translated
+            } catch let error as ChatDeliveryError {
+                return Handled(result: .retry(error.message))
+            } catch {
+                return Handled(result: .failed("unreadable \(platform) payload: \(error)"))
+            }
+            let replies = try await actions.handle(event)
+            var out = Handled(result: .done, event: event, replies: replies)
+            if let index = replies.firstIndex(where: { if case .privately = $0 { true } else { false } }),
+               case .privately(let text) = replies[index]
+            {
+                out.ackText = adapter.render(text)
+                out.afterAck = replies.enumerated().filter { $0.offset != index }.map(\.element)
+            } else {
+                out.afterAck = replies
+            }
+            return out
+        } catch {
+            return Handled(result: .retry("\(error)"))
+        }
+    }
+
+    /// Sends replies; failures are logged (a reply is advice, the effect is already committed).
+    private func deliver(_ replies: [ChatReply], for event: ChatEvent?) async {
+        guard let event, let adapter = adapters[event.platform], !replies.isEmpty else { return }
+        for reply in replies {
+            do {
+                switch reply {
+                case .privately(let text):
+                    if event.isDirect || event.conversation.channel == nil {
+                        try await adapter.send(text, to: ConversationRef(platform: event.platform, channel: event.conversation.channel,
+                                                                         thread: nil, user: event.actor.id))
+                    } else if let channel = event.conversation.channel {
+                        try await adapter.sendPrivately(text, to: event.actor.id, channel: channel, thread: event.conversation.thread)
+                    }
+                case .inConversation(let text):
+                    try await adapter.send(text, to: event.conversation)
+                case .acknowledge(let reaction):
+                    guard let messageID = event.messageID, let channel = event.conversation.channel else { continue }
+                    try await adapter.acknowledge(channel: channel, messageID: messageID, with: reaction)
+                }
+            } catch {
+                logger.warning("could not reply in chat", metadata: ["key": "\(event.dedupeKey)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// The reply a command's ack waits for, or a timeout.
+final class ReplySlot: Sendable {
+    enum Outcome: Sendable {
+        case filled(String?)
+        case timedOut
+    }
+
+    private enum State {
+        case waiting(CheckedContinuation<Outcome, Never>?)
+        case done(Outcome)
+        case abandoned
+    }
+
+    private let state = Mutex<State>(.waiting(nil))
+
+    /// Hands the reply to the waiter; false when the waiter already gave up (send it another way).
+    func fill(_ text: String?) -> Bool {
+        let (taken, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Outcome, Never>?) in
+            switch s {
+            case .waiting(let c):
+                s = .done(.filled(text))
+                return (true, c)
+            case .done, .abandoned:
+                return (false, nil)
+            }
+        }
+        waiter?.resume(returning: .filled(text))
+        return taken
+    }
+
+    private func abandon() {
+        let waiter = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
+            guard case .waiting(let c) = s else { return nil }
+            s = .abandoned
+            return c
+        }
+        waiter?.resume(returning: .timedOut)
+    }
+
+    func wait(timeout: Duration) async -> Outcome {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                self.abandon()
+            }
+            let outcome = await withCheckedContinuation { (c: CheckedContinuation<Outcome, Never>) in
+                let now: Outcome? = state.withLock { s in
+                    switch s {
+                    case .waiting:
+                        s = .waiting(c)
+                        return nil
+                    case .done(let o): return o
+                    case .abandoned: return .timedOut
+                    }
+                }
+                if let now { c.resume(returning: now) }
+            }
+            group.cancelAll()
+            return outcome
+        }
+    }
+}

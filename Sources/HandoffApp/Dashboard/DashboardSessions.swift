@@ -1,0 +1,104 @@
+import Crypto
+import Foundation
+import HandoffCore
+import HandoffStore
+
+/// Dashboard sessions as signed, opaque cookies: `<payload>.<hmac>` where the payload names the API key
+/// the reviewer signed in with, when the session ends, and a random nonce. Nothing secret is in the
+/// cookie; the key is re-checked on every request, so revoking it ends its sessions at once.
+///
+/// CSRF tokens are an HMAC of the session nonce (a synchronizer token that needs no server state), and
+/// the sign-in form, which has no session yet, uses a double-submit cookie.
+struct SessionCodec: Sendable {
+    struct Session: Sendable, Hashable {
+        var keyID: String
+        var expires: Date
+        var nonce: String
+    }
+
+    let secret: SigningSecret
+
+    /// The kv key the session secret is kept under (generated once, so sessions survive restarts).
+    static let storeKey = "dashboard.session_secret"
+
+    static func loadSecret(store: any WorkflowStore, now: Date) async throws -> SigningSecret {
+        if let stored = try await store.value(forKey: storeKey), !stored.isEmpty { return SigningSecret(stored) }
+        try await store.setValue(APIKeys.randomToken(length: 48), forKey: storeKey, at: now)
+        guard let stored = try await store.value(forKey: storeKey) else { throw StoreError.corrupt("session secret vanished") }
+        return SigningSecret(stored)
+    }
+
+    private func mac(_ text: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: secret.key).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A new session for a key.
+    func issue(keyID: String, now: Date, lifetime: TimeInterval) -> (cookie: String, session: Session) {
+        let session = Session(keyID: keyID, expires: now.addingTimeInterval(lifetime), nonce: APIKeys.randomToken(length: 24))
+        let payload = "\(session.keyID)~\(Int64(session.expires.timeIntervalSince1970))~\(session.nonce)"
+        return ("\(payload).\(mac("session|" + payload))", session)
+    }
+
+    /// The session a cookie carries, when its signature is valid and it has not expired.
+    func open(_ cookie: String, now: Date) -> Session? {
+        guard let dot = cookie.lastIndex(of: ".") else { return nil }
+        let payload = String(cookie[..<dot])
+        let signature = String(cookie[cookie.index(after: dot)...])
+        guard constantTimeEqual(signature, mac("session|" + payload)) else { return nil }
+        let parts = payload.split(separator: "~", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, let expiry = Int64(parts[1]) else { return nil }
+        let session = Session(keyID: parts[0], expires: Date(timeIntervalSince1970: TimeInterval(expiry)), nonce: parts[2])
+        guard session.expires > now else { return nil }
+        return session
+    }
+
+    /// The CSRF token every form of this session carries.
+    func csrfToken(for session: Session) -> String { mac("csrf|" + session.nonce) }
+
+    func csrfValid(_ token: String?, for session: Session) -> Bool {
+        guard let token, !token.isEmpty else { return false }
+        return constantTimeEqual(token, csrfToken(for: session))
+    }
+}
+
+/// `application/x-www-form-urlencoded` bodies.
+enum FormBody {
+    static func parse(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0]) else { continue }
+            let value = parts.count > 1 ? (decode(parts[1]) ?? "") : ""
+            if fields[name] == nil { fields[name] = value }
+        }
+        return fields
+    }
+
+    static func decode(_ part: Substring) -> String? {
+        part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+
+    /// Percent-encodes a value for a query string.
+    static func encode(_ value: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+}
+
+/// HTML escaping for the text we put into markup ourselves (SVG charts); templates escape with `{{ }}`.
+func htmlEscape(_ text: String) -> String {
+    var out = ""
+    out.reserveCapacity(text.count)
+    for ch in text {
+        switch ch {
+        case "<": out += "&lt;"
+        case ">": out += "&gt;"
+        case "&": out += "&amp;"
+        case "\"": out += "&quot;"
+        case "'": out += "&#39;"
+        default: out.append(ch)
+        }
+    }
+    return out
+}

@@ -1,0 +1,166 @@
+import Foundation
+import HandoffCore
+import HandoffStore
+import HandoffWorkflow
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// What happened to one delivery attempt.
+package enum DeliveryResult: Sendable, Equatable {
+    case delivered
+    /// Try again later: after `after` when the other side said so (Retry-After), else with backoff.
+    case retry(after: Duration?, reason: String)
+    /// Give up now (a permanent error such as `message_not_found`).
+    case failed(reason: String)
+}
+
+/// Delivers outbox rows of some kinds: webhooks, chat cards, notices.
+package protocol OutboxDeliverer: Sendable {
+    var kinds: Set<OutboxKind> { get }
+    /// Attempts before a row is marked failed.
+    var maxAttempts: Int { get }
+    func deliver(_ message: OutboxMessage) async -> DeliveryResult
+}
+
+/// Delivers the outbox: every side effect a transition produced (cards, edits, webhooks, notices).
+///
+/// Rows of one entity go in order (the store holds back a row while an earlier one of the same entity
+/// waits), different entities in parallel up to a bound. Failures back off exponentially with jitter,
+/// honouring a Retry-After, until the deliverer's attempt limit. A row is marked done only after the
+/// deliverer returns, so a crash in between delivers it again (at least once; receivers dedupe by id).
+package struct OutboxDispatcher: Service {
+    package struct Configuration: Sendable {
+        package var pollInterval: Duration = .milliseconds(500)
+        package var batch: Int = 200
+        package var maxConcurrentEntities: Int = 16
+        package var initialBackoff: Duration = .seconds(1)
+        package var maxBackoff: Duration = .seconds(3600)
+
+        package init() {}
+    }
+
+    let workflow: Workflow
+    let deliverers: [any OutboxDeliverer]
+    let configuration: Configuration
+    let wake: WakeSignal
+    let logger: Logger
+
+    package init(workflow: Workflow, deliverers: [any OutboxDeliverer], configuration: Configuration = Configuration(),
+                 logger: Logger = Logger(label: "handoff.outbox"))
+    {
+        self.workflow = workflow
+        self.deliverers = deliverers
+        self.configuration = configuration
+        self.wake = WakeSignal()
+        self.logger = logger
+    }
+
+    package func run() async throws {
+        guard !deliverers.isEmpty else { return }
+        let kinds = Set(deliverers.flatMap(\.kinds))
+        let token = workflow.addListener { [wake] _ in wake.signal() }
+        defer { workflow.removeListener(token) }
+        logger.info("outbox dispatcher started", metadata: ["kinds": "\(kinds.map(\.rawValue).sorted())"])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var full = false
+            do {
+                full = try await drainOnce(kinds: kinds)
+            } catch {
+                logger.error("outbox round failed", metadata: ["error": "\(error)"])
+            }
+            if full { continue }
+            await cancelWhenGracefulShutdownOrNil { await wake.wait(timeout: configuration.pollInterval) }
+        }
+        logger.info("outbox dispatcher stopped")
+    }
+
+    /// Delivers one batch of due rows; true when the batch was full (more may be due).
+    @discardableResult
+    package func drainOnce(kinds: Set<OutboxKind>? = nil) async throws -> Bool {
+        let kinds = kinds ?? Set(deliverers.flatMap(\.kinds))
+        let due = try await workflow.store.dueOutbox(now: workflow.clock.now(), kinds: kinds, limit: configuration.batch)
+        guard !due.isEmpty else { return false }
+        var lanes: [EntityRef: [OutboxMessage]] = [:]
+        var order: [EntityRef] = []
+        for message in due {
+            if lanes[message.entity] == nil { order.append(message.entity) }
+            lanes[message.entity, default: []].append(message)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for entity in order {
+                if running >= configuration.maxConcurrentEntities {
+                    await group.next()
+                    running -= 1
+                }
+                let messages = lanes[entity] ?? []
+                group.addTask { await self.deliverLane(messages) }
+                running += 1
+            }
+        }
+        return due.count >= configuration.batch
+    }
+
+    /// One entity's rows, in order; stops at the first that is not delivered so later ones wait for it.
+    func deliverLane(_ messages: [OutboxMessage]) async {
+        for message in messages {
+            guard let deliverer = deliverers.first(where: { $0.kinds.contains(message.kind) }) else { return }
+            let result = await deliverer.deliver(message)
+            Counter(label: "handoff_outbox_deliveries_total",
+                    dimensions: [("kind", message.kind.rawValue), ("result", result.metricName)]).increment()
+            do {
+                switch result {
+                case .delivered:
+                    try await workflow.store.markOutboxDone(message.id)
+                case .retry(let after, let reason):
+                    if message.attempts + 1 >= deliverer.maxAttempts {
+                        try await workflow.store.markOutboxFailed(message.id, error: "gave up after \(message.attempts + 1) attempts: \(reason)")
+                        logger.warning("outbox delivery gave up", metadata: ["id": "\(message.id)", "kind": "\(message.kind.rawValue)", "reason": "\(reason)"])
+                        continue
+                    }
+                    let delay = after ?? backoff(attempt: message.attempts)
+                    let at = workflow.clock.now().addingTimeInterval(delay.seconds)
+                    try await workflow.store.markOutboxRetry(message.id, at: at, error: reason)
+                    logger.debug("outbox delivery will retry", metadata: ["id": "\(message.id)", "in": "\(delay)", "reason": "\(reason)"])
+                    return
+                case .failed(let reason):
+                    try await workflow.store.markOutboxFailed(message.id, error: reason)
+                    logger.warning("outbox delivery failed", metadata: ["id": "\(message.id)", "kind": "\(message.kind.rawValue)", "reason": "\(reason)"])
+                }
+            } catch {
+                logger.error("could not record an outbox result", metadata: ["id": "\(message.id)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter in [½·d, d], capped.
+    func backoff(attempt: Int) -> Duration {
+        let base = configuration.initialBackoff.seconds * pow(2, Double(min(attempt, 30)))
+        let capped = min(base, configuration.maxBackoff.seconds)
+        return .milliseconds(Int64(capped * Double.random(in: 0.5...1.0) * 1000))
+    }
+}
+
+extension DeliveryResult {
+    var metricName: String {
+        switch self {
+        case .delivered: "delivered"
+        case .retry: "retry"
+        case .failed: "failed"
+        }
+    }
+}
+
+extension Duration {
+    package var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
+
+/// Runs `body`, cancelling it when graceful shutdown starts; returns normally either way.
+func cancelWhenGracefulShutdownOrNil(_ body: @escaping @Sendable () async -> Void) async {
+    await cancelWhenGracefulShutdown { await body() }
+}

@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+import HandoffStore
+
+/// A secret that never prints its value (logs, `description`, string interpolation show `[redacted]`).
+package struct SigningSecret: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    private let value: String
+
+    package init(_ value: String) { self.value = value }
+
+    /// The secret's bytes, for HMAC.
+    package var key: SymmetricKey { SymmetricKey(data: Array(value.utf8)) }
+    /// The value itself, for the one place that must show it (`handoff webhooks secret`).
+    package var revealed: String { value }
+
+    package var description: String { "[redacted]" }
+    package var debugDescription: String { "[redacted]" }
+}
+
+/// `Handoff-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+package enum WebhookSignature {
+    package static let headerName = "Handoff-Signature"
+    package static let deliveryHeaderName = "Handoff-Delivery"
+    package static let eventHeaderName = "Handoff-Event"
+
+    /// The hex HMAC of `"<timestamp>.<body>"`.
+    package static func mac(secret: SigningSecret, timestamp: Int64, body: [UInt8]) -> String {
+        var hmac = HMAC<SHA256>(key: secret.key)
+        hmac.update(data: Array("\(timestamp).".utf8))
+        hmac.update(data: body)
+        return hmac.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The header value for a body signed at `timestamp`.
+    package static func header(secret: SigningSecret, timestamp: Int64, body: [UInt8]) -> String {
+        "t=\(timestamp),v1=\(mac(secret: secret, timestamp: timestamp, body: body))"
+    }
+
+    /// Verifies a header the way a receiver should: parse `t` and every `v1`, recompute, compare in
+    /// constant time, and refuse timestamps further than `tolerance` seconds from `now`.
+    package static func verify(header: String, body: [UInt8], secret: SigningSecret, now: Date, tolerance: TimeInterval = 300) -> Bool {
+        var timestamp: Int64?
+        var signatures: [String] = []
+        for part in header.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2 else { continue }
+            if pair[0] == "t" { timestamp = Int64(pair[1]) }
+            if pair[0] == "v1" { signatures.append(pair[1]) }
+        }
+        guard let timestamp, abs(now.timeIntervalSince1970 - Double(timestamp)) <= tolerance else { return false }
+        let expected = mac(secret: secret, timestamp: timestamp, body: body)
+        return signatures.contains { constantTimeEqual($0, expected) }
+    }
+
+    /// The kv key the generated secret is kept under.
+    package static let storeKey = "webhooks.signing_secret"
+
+    /// The signing secret: `HANDOFF_WEBHOOK_SECRET` when set, else the one stored in the database, else a
+    /// new random one, stored so every later start (and `handoff webhooks secret`) uses the same.
+    package static func loadSecret(environment: [String: String], store: any WorkflowStore, now: Date) async throws -> SigningSecret {
+        if let configured = environment["HANDOFF_WEBHOOK_SECRET"], !configured.isEmpty {
+            return SigningSecret(configured)
+        }
+        if let stored = try await store.value(forKey: storeKey), !stored.isEmpty {
+            return SigningSecret(stored)
+        }
+        try await store.setValue("whsec_" + APIKeys.randomToken(length: 43), forKey: storeKey, at: now)
+        // Read back: if another process stored one at the same moment, everyone uses the surviving value.
+        guard let stored = try await store.value(forKey: storeKey) else { throw StoreError.corrupt("webhook secret vanished") }
+        return SigningSecret(stored)
+    }
+}

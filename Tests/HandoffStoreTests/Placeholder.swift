@@ -1,3 +1,0 @@
-import Testing
-@testable import HandoffStore
-@Test func storePlaceholder() { #expect(Bool(true)) }
