@@ -117,7 +117,9 @@ package enum LabelingMachine {
     /// Parses and checks a label typed as text (`positive`, `4`, `3-17`, `10,20,50,40`) for the task's type.
     package static func parse(_ raw: String, for task: LabelTask) throws(WorkflowError) -> LabelValue {
         let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        let numbers = text.split(whereSeparator: { ",; -–".contains($0) }).map { Double($0) }
+        // Spans are "start-end" (or "start,end"); boxes are "x,y,width,height". Minus signs are not
+        // separators for boxes, so a negative value is read as negative and then refused.
+        let numbers = text.split(whereSeparator: { ",; ".contains($0) }).map { Double($0) }
         switch task.type {
         case .text: return try validate(.text(text), for: task)
         case .choice(let options):
@@ -128,7 +130,9 @@ package enum LabelingMachine {
             guard let value = Double(text) else { throw .invalid("label", "must be a number") }
             return try validate(.rating(value), for: task)
         case .span:
-            guard numbers.count == 2, let s = numbers[0], let e = numbers[1], s == s.rounded(), e == e.rounded() else {
+            guard let match = text.wholeMatch(of: #/\s*(\d{1,9})\s*[-–,;: ]\s*(\d{1,9})\s*/#),
+                  let s = Int(match.output.1), let e = Int(match.output.2)
+            else {
                 throw .invalid("label", "must be a span as start-end offsets, e.g. 3-17")
             }
             return try validate(.span(start: Int(s), end: Int(e)), for: task)

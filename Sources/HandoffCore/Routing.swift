@@ -27,28 +27,44 @@ package enum ConfidenceParser {
         guard text.count <= 2000 else { return fail("the self-rating is too long to be a rating") }
         let lower = text.lowercased()
 
-        // Look after a "confidence" label first (numbers, then words), then in the whole text.
+        // Look after a "confidence" label first, then in the whole text; in each, whichever rating
+        // comes first wins ("Confidence: high (I checked 3 sources)" is high, not 3).
         var regions: [Substring] = []
         if let label = lower.range(of: "confidence") { regions.append(lower[label.upperBound...]) }
         regions.append(lower[...])
         for region in regions {
-            if let number = firstNumber(in: region) { return interpret(number, fail: fail) }
-            if let value = word(in: region) { return .success(value) }
+            let number = firstNumber(in: region)
+            let word = firstWord(in: region)
+            if let word, word.position < (number?.position ?? region.endIndex) { return .success(word.value) }
+            if let number { return interpret(number, fail: fail) }
         }
         return fail("no number or confidence word found")
     }
 
-    /// A confidence word in the text ("high", "very low"), longest phrases first, whole words only.
-    static func word(in text: Substring) -> Double? {
-        let collapsed = " " + PhraseMatcher.normalize(String(text)) + " "
-        for (word, value) in words.sorted(by: { $0.0.count > $1.0.count }) where collapsed.contains(" \(word) ") {
-            return value
+    /// The first confidence word in the text ("high", "very low") as a whole word; at one position
+    /// the longer phrase wins ("very high" over "high").
+    static func firstWord(in text: Substring) -> (value: Double, position: String.Index)? {
+        var best: (value: Double, position: String.Index, length: Int)?
+        for (word, value) in words {
+            var from = text.startIndex
+            while let r = text.range(of: word, range: from..<text.endIndex) {
+                let before = r.lowerBound == text.startIndex ? nil : text[text.index(before: r.lowerBound)]
+                let after = r.upperBound == text.endIndex ? nil : text[r.upperBound]
+                if !(before?.isLetter ?? false) && !(after?.isLetter ?? false) {
+                    if best == nil || r.lowerBound < best!.position || (r.lowerBound == best!.position && word.count > best!.length) {
+                        best = (value, r.lowerBound, word.count)
+                    }
+                    break
+                }
+                from = r.upperBound
+            }
         }
-        return nil
+        return best.map { ($0.value, $0.position) }
     }
 
     /// A number found in the text and the scale markers next to it.
     struct FoundNumber {
+        var position: String.Index
         var value: Double
         var text: String
         var percent: Bool
@@ -81,7 +97,7 @@ package enum ConfidenceParser {
                     let d = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
                     denominator = Double(d)
                 }
-                return FoundNumber(value: value, text: digits, percent: percent, denominator: denominator, negative: negative)
+                return FoundNumber(position: i, value: value, text: digits, percent: percent, denominator: denominator, negative: negative)
             }
             i = text.index(after: i)
         }

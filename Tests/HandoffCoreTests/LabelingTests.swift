@@ -63,6 +63,12 @@ struct LabelingTests {
         expectRefusal(.invalid, field: "label") { try LabelingMachine.validate(.span(start: 7, end: 2), for: t) }
         #expect(try LabelingMachine.parse("0-5", for: t) == .span(start: 0, end: 5))
         expectRefusal(.invalid, "start-end", field: "label") { try LabelingMachine.parse("0-2.5", for: t) }
+        #expect(try LabelingMachine.parse(" 3 - 9 ", for: t) == .span(start: 3, end: 9))
+        #expect(try LabelingMachine.parse("3 9", for: t) == .span(start: 3, end: 9))
+        // A minus sign is not a separator to skip: "-1-5" is not the span [1, 5).
+        expectRefusal(.invalid, "start-end", field: "label") { try LabelingMachine.parse("-1-5", for: t) }
+        expectRefusal(.invalid, "start-end", field: "label") { try LabelingMachine.parse("1--5", for: t) }
+        expectRefusal(.invalid, "start-end", field: "label") { try LabelingMachine.parse("1-5-7", for: t) }
     }
 
     @Test func boxesNeedAPositiveSize() throws {
@@ -73,6 +79,8 @@ struct LabelingTests {
         expectRefusal(.invalid, field: "label") { try LabelingMachine.validate(.boundingBox(x: 1, y: 1, width: 5, height: -2), for: t) }
         expectRefusal(.invalid, field: "label") { try LabelingMachine.validate(.boundingBox(x: -1, y: 1, width: 5, height: 2), for: t) }
         #expect(try LabelingMachine.parse("10,20,50,40", for: t) == .boundingBox(x: 10, y: 20, width: 50, height: 40))
+        // A negative coordinate is read as negative, then refused — never silently made positive.
+        expectRefusal(.invalid, "x, y ≥ 0", field: "label") { try LabelingMachine.parse("-10,20,50,40", for: t) }
         expectRefusal(.invalid, "x,y,width,height", field: "label") { try LabelingMachine.parse("10,20,50", for: t) }
     }
 

@@ -34,6 +34,15 @@ struct ConfidenceParserTests {
         }
     }
 
+    @Test func whicheverRatingComesFirstAfterTheLabelWins() throws {
+        #expect(try ConfidenceParser.parse("Confidence: high (I checked 3 sources)").get() == 0.85)
+        #expect(try ConfidenceParser.parse("Confidence: 0.9 — high").get() == 0.9)
+        #expect(try ConfidenceParser.parse("My confidence is very low; 2 of the 5 facts are unverified").get() == 0.1)
+        #expect(try ConfidenceParser.parse("Answer: Paris. Confidence: very high").get() == 0.95)
+        // A word inside another word is not a rating ("highway" is not "high").
+        #expect((try? ConfidenceParser.parse("Take the highway").get()) == nil)
+    }
+
     @Test func aProbabilityIsNeverDividedByAHundred() throws {
         let value = try ConfidenceParser.parse("0.85").get()
         #expect(value == 0.85)
