@@ -85,11 +85,34 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Matrix adapter: client-server API, /sync long-poll service, HTML cards seeded with reactions.
+        .target(
+            name: "HandoffMatrix",
+            dependencies: [
+                "HandoffChatKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // LLM providers (Anthropic Messages, OpenAI-compatible chat completions), confidence estimators, calibration.
+        .target(
+            name: "HandoffAI",
+            dependencies: [
+                "HandoffCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Wiring: services, HTTP API, dashboard, scheduler, outbox dispatcher, event router.
         .target(
             name: "HandoffApp",
             dependencies: [
-                "HandoffCore", "HandoffStore", "HandoffWorkflow", "HandoffChatKit", "HandoffSlack",
+                "HandoffCore", "HandoffStore", "HandoffWorkflow", "HandoffChatKit", "HandoffSlack", "HandoffMatrix", "HandoffAI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -128,6 +151,8 @@ let package = Package(
             name: "HandoffTesting",
             dependencies: [
                 "HandoffCore", "HandoffStore", "HandoffWorkflow",
+                // JSON access for the Matrix test client (the neutral ChatKit, no networking).
+                "HandoffChatKit",
                 // The fake Slack (FakeSlack*.swift): a Hummingbird server with WebSocket upgrade on loopback.
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -136,6 +161,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // A real Synapse homeserver and a client for the test humans (Synapse*.swift, MatrixTestClient.swift).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -157,6 +184,24 @@ let package = Package(
         .testTarget(
             name: "HandoffSlackTests",
             dependencies: ["HandoffSlack", "HandoffChatKit", "HandoffTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandoffMatrixTests",
+            dependencies: [
+                "HandoffMatrix", "HandoffChatKit", "HandoffTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HandoffAITests",
+            dependencies: [
+                "HandoffAI", "HandoffCore", "HandoffTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

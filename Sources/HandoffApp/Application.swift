@@ -12,8 +12,10 @@ package struct HandoffApplication: Sendable {
     package let logger: Logger
     /// The HTTP API and dashboard server, when enabled (tests ask it for the bound port).
     package var httpServer: HTTPServerService? = nil
-    /// Chat (Slack): the event router, socket and, in HTTP mode, the Events API handlers to mount.
+    /// Chat (Slack, Matrix): the event router, connections and, in Slack HTTP mode, the Events API handlers to mount.
     package var chat: ChatRuntime = .disabled
+    /// The AI layer: provider (when configured) and answering service.
+    package var ai: AIRuntime? = nil
 
     /// Opens the store (creating and migrating the SQLite file), loads the policy and assembles the services.
     package static func build(configuration: HandoffConfiguration, clock: any WorkflowClock = SystemClock(),
@@ -30,10 +32,15 @@ package struct HandoffApplication: Sendable {
         // Webhooks (through the outbox), then the HTTP server last: services stop in reverse order, so
         // the server stops taking requests first and webhooks already in flight still finish.
         services.append(try await WebhookService(workflow: workflow, configuration: configuration.webhooks))
-        // Chat (Slack adapter, event router, card outbox, socket); adds nothing and says why when no tokens are set.
-        let chat = try ChatRuntime.build(configuration: configuration, slack: configuration.slack, workflow: workflow,
-                                         logger: Logger(label: "handoff.chat"))
+        // Chat (Slack and/or Matrix adapters, event router, card outbox, socket, sync loop); adds nothing and says why when nothing is set.
+        let chat = try ChatRuntime.build(configuration: configuration, slack: configuration.slack, matrix: configuration.matrix,
+                                         workflow: workflow, logger: Logger(label: "handoff.chat"))
         services += chat.services
+        // The AI layer: answers questions asked in chat and applies approved prompt changes; without a
+        // provider it says so once and questions go to people.
+        let ai = try AIRuntime.build(options: configuration.ai, policyPath: configuration.chatPolicyPath, workflow: workflow,
+                                     logger: Logger(label: "handoff.ai"))
+        services += ai.services
         var httpServer: HTTPServerService?
         if configuration.http.enabled {
             let server = try await HTTPServerService(workflow: workflow, configuration: configuration.http,
@@ -41,7 +48,7 @@ package struct HandoffApplication: Sendable {
             services.append(server)
             httpServer = server
         }
-        return HandoffApplication(workflow: workflow, services: services, logger: logger, httpServer: httpServer, chat: chat)
+        return HandoffApplication(workflow: workflow, services: services, logger: logger, httpServer: httpServer, chat: chat, ai: ai)
     }
 
     package static func openWorkflow(databasePath: String, policy: WorkflowPolicy, clock: any WorkflowClock = SystemClock(),

@@ -16,6 +16,11 @@ package struct HandoffConfiguration: Sendable {
     package var webhooks = WebhookDeliverer.Configuration()
     /// Slack: `SLACK_APP_TOKEN` + `SLACK_BOT_TOKEN` (Socket Mode), or `SLACK_BOT_TOKEN` + `SLACK_SIGNING_SECRET` (HTTP).
     package var slack = SlackSettings()
+    /// Matrix: `MATRIX_HOMESERVER` + `MATRIX_USER` + `MATRIX_PASSWORD` (or `MATRIX_ACCESS_TOKEN`).
+    package var matrix = MatrixSettings()
+    /// The AI layer: `HANDOFF_AI_PROVIDER`, `HANDOFF_AI_MODEL`, `HANDOFF_AI_BASE_URL`, the key (`HANDOFF_AI_API_KEY`,
+    /// `ANTHROPIC_API_KEY` or `OPENAI_API_KEY`), timeouts; the policy file's `ai:` section (see AIRuntime.swift).
+    package var ai = AIOptions()
 
     package init() {}
 
@@ -33,6 +38,8 @@ package struct HandoffConfiguration: Sendable {
         if let bytes = env["HANDOFF_MAX_BODY_BYTES"].flatMap(Int.init), bytes > 0 { c.http.maxBodySize = bytes }
         if env["HANDOFF_SECURE_COOKIES"] == "1" { c.http.dashboard.secureCookies = true }
         c.slack = SlackSettings.fromEnvironment(env)
+        c.matrix = MatrixSettings.fromEnvironment(env)
+        c.ai = AIOptions.fromEnvironment(env)
         return c
     }
 

@@ -36,6 +36,9 @@ package struct OutboxDispatcher: Service {
         package var maxConcurrentEntities: Int = 16
         package var initialBackoff: Duration = .seconds(1)
         package var maxBackoff: Duration = .seconds(3600)
+        /// How long a row is held by the process delivering it; longer than any one delivery takes.
+        /// A crash mid-delivery releases it when the lease ends (the row is then delivered again).
+        package var lease: Duration = .seconds(120)
 
         package init() {}
     }
@@ -106,6 +109,11 @@ package struct OutboxDispatcher: Service {
     func deliverLane(_ messages: [OutboxMessage]) async {
         for message in messages {
             guard let deliverer = deliverers.first(where: { $0.kinds.contains(message.kind) }) else { return }
+            // Another process (a second `serve` on the same database) may have taken it: leave it to them.
+            let now = workflow.clock.now()
+            guard (try? await workflow.store.claimOutbox(message.id, until: now.addingTimeInterval(configuration.lease.seconds), now: now))
+                == true
+            else { return }
             let result = await deliverer.deliver(message)
             Counter(label: "handoff_outbox_deliveries_total",
                     dimensions: [("kind", message.kind.rawValue), ("result", result.metricName)]).increment()
@@ -153,12 +161,6 @@ extension DeliveryResult {
     }
 }
 
-extension Duration {
-    package var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}
 
 /// Runs `body`, cancelling it when graceful shutdown starts; returns normally either way.
 func cancelWhenGracefulShutdownOrNil(_ body: @escaping @Sendable () async -> Void) async {

@@ -5,7 +5,7 @@ import Synchronization
 package final class WakeSignal: Sendable {
     private struct State {
         var pending = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var slot: WaitSlot?
     }
 
     private let state = Mutex(State())
@@ -13,53 +13,74 @@ package final class WakeSignal: Sendable {
     package init() {}
 
     package func signal() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if let w = s.waiter {
-                s.waiter = nil
-                return w
+        let slot = state.withLock { s -> WaitSlot? in
+            if let slot = s.slot {
+                s.slot = nil
+                return slot
             }
             s.pending = true
             return nil
         }
-        waiter?.resume()
+        slot?.finish()
     }
 
-    /// Returns when signalled, after `timeout`, or when the task is cancelled.
+    /// Returns when signalled, after `timeout`, or when the task is cancelled (also when it already was).
     package func wait(timeout: Duration) async {
-        if state.withLock({ s in
-            if s.pending { s.pending = false; return true }
+        let slot = WaitSlot()
+        let alreadySignalled = state.withLock { s -> Bool in
+            if s.pending {
+                s.pending = false
+                return true
+            }
+            s.slot?.finish()  // one waiter at a time; an older one just returns
+            s.slot = slot
             return false
-        }) { return }
+        }
+        if alreadySignalled { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                        let resumeNow = self.state.withLock { s -> Bool in
-                            if s.pending { s.pending = false; return true }
-                            if let old = s.waiter { old.resume() }
-                            s.waiter = c
-                            return false
-                        }
-                        if resumeNow { c.resume() }
-                    }
-                } onCancel: {
-                    self.releaseWaiter()
-                }
-            }
-            group.addTask {
                 try? await Task.sleep(for: timeout)
-                self.releaseWaiter()
+                slot.finish()
             }
-            await group.next()
+            await withTaskCancellationHandler {
+                await slot.wait()
+            } onCancel: {
+                slot.finish()
+            }
             group.cancelAll()
         }
+        state.withLock { s in if s.slot === slot { s.slot = nil } }
+    }
+}
+
+/// One wait: whoever comes first — signal, timeout or cancellation — finishes it, exactly once, and it
+/// does not matter whether that happens before or after the waiter suspends.
+final class WaitSlot: Sendable {
+    private struct State {
+        var finished = false
+        var continuation: CheckedContinuation<Void, Never>?
     }
 
-    private func releaseWaiter() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            defer { s.waiter = nil }
-            return s.waiter
+    private let state = Mutex(State())
+
+    func finish() {
+        let continuation = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard !s.finished else { return nil }
+            s.finished = true
+            defer { s.continuation = nil }
+            return s.continuation
         }
-        waiter?.resume()
+        continuation?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.finished { return true }
+                s.continuation = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
     }
 }

@@ -10,6 +10,9 @@ package enum Inline: Hashable, Sendable {
     case code(String)
     /// A multi-line preformatted block (arguments, AI answers).
     case codeBlock(String)
+    /// A command a person can type (`resolve 42 <answer>`), shown with the platform's own command
+    /// syntax: `/handoff resolve …` on Slack, `!handoff resolve …` on Matrix (which has no slash commands).
+    case command(String)
     case user(ActorID)
     case date(Date)
 }
@@ -26,7 +29,7 @@ package struct RichText: Hashable, Sendable, ExpressibleByStringLiteral, CustomS
         runs.allSatisfy {
             switch $0 {
             case .text(let s), .bold(let s), .code(let s), .codeBlock(let s): s.isEmpty
-            case .user, .date: false
+            case .command, .user, .date: false
             }
         }
     }
@@ -40,6 +43,7 @@ package struct RichText: Hashable, Sendable, ExpressibleByStringLiteral, CustomS
             switch run {
             case .text(let s), .bold(let s), .code(let s): s
             case .codeBlock(let s): "\n" + s + "\n"
+            case .command(let s): Command.slashCommand(s)
             case .user(let id): "@\(id.localPart)"
             case .date(let d): RichText.isoFormatter(d)
             }
@@ -185,12 +189,21 @@ extension RichText {
         guard !namespace.isEmpty, i < text.endIndex, text[i] == ":" else { return nil }
         i = text.index(after: i)
         var local = ""
-        while i < text.endIndex, text[i].isASCII, text[i].isLetter || text[i].isNumber || "-_.@".contains(text[i]) {
+        while i < text.endIndex, text[i].isASCII, text[i].isLetter || text[i].isNumber || "-_.@".contains(text[i]) || isInnerColon(text, i) {
             local.append(text[i])
             i = text.index(after: i)
         }
         while local.hasSuffix(".") { local.removeLast(); i = text.index(before: i) }
         guard !local.isEmpty else { return nil }
         return (ActorID("\(namespace):\(local)"), i)
+    }
+
+    /// A colon inside an id (`matrix:@alice:example.org`), not one ending it (`@slack:U1: hello`).
+    private static func isInnerColon(_ text: String, _ i: String.Index) -> Bool {
+        guard text[i] == ":" else { return false }
+        let next = text.index(after: i)
+        guard next < text.endIndex else { return false }
+        let c = text[next]
+        return c.isASCII && (c.isLetter || c.isNumber)
     }
 }

@@ -115,7 +115,7 @@ package struct CardBuilder: Sendable {
             state = RichText([.text("✅ Resolved by "), .user(by), .text(" · "), .date(at), .text(" — “"), .text(resolution), .text("”")])
         }
         if e.breached { state += RichText([.text(" · ⚠️ SLA breached at the top tier")]) }
-        let footer = RichText([.text("Escalation #\(e.id) · ✋ claim · ⬆️ escalate · "), .code("/\(Command.slashName) resolve \(e.id) <answer>")])
+        let footer = RichText([.text("Escalation #\(e.id) · ✋ claim · ⬆️ escalate · "), .command("resolve \(e.id) <answer>")])
         return Card(kind: .escalation, entity: ref, title: title, body: body, fields: fields, buttons: buttons, stateLine: state,
                     footer: footer, fallback: RichText([.text("Escalation #\(e.id) (\(e.tierName) tier, \(e.status.name)): \(e.query)")]))
     }
@@ -190,7 +190,7 @@ package struct CardBuilder: Sendable {
         case .expired(let at):
             state = RichText([.text("⌛ Expired · "), .date(at)])
         }
-        let footer = RichText([.text("Feedback #\(f.id) · 👍/👎 · "), .code("/\(Command.slashName) rate \(f.id) <answer>")])
+        let footer = RichText([.text("Feedback #\(f.id) · 👍/👎 · "), .command("rate \(f.id) <answer>")])
         return Card(kind: .feedbackRequest, entity: ref, title: "Feedback #\(f.id): \(f.prompt)", body: body, fields: [],
                     buttons: buttons, stateLine: state, footer: footer,
                     fallback: RichText([.text("Feedback #\(f.id): \(f.prompt)")]))
@@ -216,7 +216,7 @@ package struct CardBuilder: Sendable {
         let state: RichText = t.status == .open
             ? RichText([.text("🏷️ \(t.labelCount) of \(t.overlap) labels")])
             : RichText([.text("✅ Complete · \(t.labelCount) labels")])
-        let footer = RichText([.text("Labeling task #\(t.id) · "), .code("/\(Command.slashName) label \(t.id) <value>")])
+        let footer = RichText([.text("Labeling task #\(t.id) · "), .command("label \(t.id) <value>")])
         return Card(kind: .labelingTask, entity: ref, title: "Labeling task #\(t.id) · \(t.dataset) (\(t.type.name))", body: body,
                     fields: [], buttons: buttons, stateLine: state, footer: footer,
                     fallback: RichText([.text("Labeling task #\(t.id) in \(t.dataset): \(t.content.prefix(200))")]))

@@ -72,6 +72,19 @@ package enum Acceptance: Hashable, Sendable {
 /// and then the adapter must not ack: the platform will redeliver).
 package protocol InboundSink: Sendable {
     func accept(_ raw: RawInbound) async throws -> Acceptance
+    /// Makes a whole batch durable (one transaction where the sink can), for platforms that confirm a
+    /// batch at once (Matrix commits its `/sync` token after the batch). Returns per event, in order.
+    func accept(batch: [RawInbound]) async throws -> [Acceptance]
+}
+
+extension InboundSink {
+    /// One at a time, in order; sinks that can write a batch in one transaction override this.
+    package func accept(batch: [RawInbound]) async throws -> [Acceptance] {
+        var out: [Acceptance] = []
+        out.reserveCapacity(batch.count)
+        for raw in batch { out.append(try await accept(raw)) }
+        return out
+    }
 }
 
 /// One chat platform, as the platform-neutral runtime sees it: it turns raw payloads into
@@ -90,18 +103,37 @@ package protocol ChatAdapter: Sendable {
 
     /// Posts a card; `nonce` travels with the message so a lost reply can be reconciled.
     func postCard(_ card: Card, channel: String, thread: String?, nonce: String) async throws(ChatDeliveryError) -> PostedMessage
-    /// Re-renders a posted card in place.
-    func updateCard(_ card: Card, channel: String, messageID: String) async throws(ChatDeliveryError)
+    /// Re-renders a posted card in place. `idempotencyKey` is the same for every attempt of one update
+    /// (it is kept with the outbox row), so a platform that deduplicates sends (Matrix `txnId`) shows it once.
+    func updateCard(_ card: Card, channel: String, messageID: String, idempotencyKey: String?) async throws(ChatDeliveryError)
+    /// Adds what the platform shows next to a card once it is posted or re-rendered, best effort: Matrix
+    /// has no buttons, so it seeds the card with the reaction keys of the card's buttons.
+    func decorateCard(_ card: Card, posted: PostedMessage) async throws(ChatDeliveryError)
     /// Finds a card posted with this nonce after `since` (reconciling a post whose reply was lost).
     func findCard(nonce: String, channel: String, since: Date) async throws(ChatDeliveryError) -> PostedMessage?
 
     /// Sends a message into a conversation: a thread reply, a channel message, or a DM when the
-    /// conversation has only a user.
-    func send(_ text: RichText, to conversation: ConversationRef) async throws(ChatDeliveryError)
+    /// conversation has only a user. `idempotencyKey`, when given, is the same for every attempt of one
+    /// message (an outbox row's), so a platform that deduplicates sends shows it once.
+    func send(_ text: RichText, to conversation: ConversationRef, idempotencyKey: String?) async throws(ChatDeliveryError)
     /// Sends a message only `user` sees (Slack ephemeral), in a channel (and thread).
     func sendPrivately(_ text: RichText, to user: String, channel: String, thread: String?) async throws(ChatDeliveryError)
     /// Rich text in the platform's markup (for replies that travel in an ack, like a slash command's).
     func render(_ text: RichText) -> String
     /// Marks a person's message as handled (a reaction), best effort.
     func acknowledge(channel: String, messageID: String, with reaction: ReactionAction) async throws(ChatDeliveryError)
+}
+
+extension ChatAdapter {
+    /// Nothing to add next to a card (platforms with buttons).
+    package func decorateCard(_ card: Card, posted: PostedMessage) async throws(ChatDeliveryError) {}
+
+    /// A message without an idempotency key (a reply to an event: at most once is enough).
+    package func send(_ text: RichText, to conversation: ConversationRef) async throws(ChatDeliveryError) {
+        try await send(text, to: conversation, idempotencyKey: nil)
+    }
+
+    package func updateCard(_ card: Card, channel: String, messageID: String) async throws(ChatDeliveryError) {
+        try await updateCard(card, channel: channel, messageID: messageID, idempotencyKey: nil)
+    }
 }

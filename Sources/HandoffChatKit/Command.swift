@@ -77,6 +77,24 @@ package enum Command: String, CaseIterable, Sendable {
         return lines.joined(separator: "\n")
     }
 
+    /// The help text as rich text: every command as a ``Inline/command(_:)`` run, so each platform
+    /// shows it in the syntax people type there.
+    package static func helpRichText() -> RichText {
+        var text = RichText([.text("Commands (as "), .command(""),
+                             .text(", in a DM with me, or as a reply in a card's thread, where the card gives the id):")])
+        for c in allCases {
+            text += RichText([.text("\n• "), .command(c.usage), .text(" — \(c.summary)")])
+        }
+        text += RichText([.text("\nReactions on a card: ✅ approve · ❌ reject · 🔁 needs revision · ✋ claim · ⬆️ escalate · 👍/👎 feedback.")])
+        text += RichText([.text("\nSay \"I want to talk to a person\" in a DM and someone will answer you here.")])
+        return text
+    }
+
+    /// `resolve 42 <answer>` as the slash command people type on Slack: `/handoff resolve 42 <answer>`.
+    package static func slashCommand(_ arguments: String) -> String {
+        arguments.isEmpty ? "/\(slashName)" : "/\(slashName) \(arguments)"
+    }
+
     /// The slash command's usage hint (Slack shows it while typing; kept under its 1,000 characters).
     package static var usageHint: String {
         allCases.map(\.rawValue).joined(separator: " | ") + " …"
@@ -154,8 +172,9 @@ package enum CommandParser {
     /// id may be left out, and a leading number is only read as the id when it is that id or has a `#`.
     package static func parse(_ raw: String, impliedID: Int64? = nil) throws(CommandError) -> ParsedCommand {
         var text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-        // Tolerate the slash command typed as text ("/handoff approve 42", "handoff approve 42").
-        for prefix in ["/\(Command.slashName) ", "\(Command.slashName) "] where text.lowercased().hasPrefix(prefix) {
+        // Tolerate the slash command typed as text ("/handoff approve 42", "handoff approve 42") and the
+        // bang form of platforms without slash commands ("!handoff approve 42", Matrix).
+        for prefix in ["/\(Command.slashName) ", "!\(Command.slashName) ", "\(Command.slashName) "] where text.lowercased().hasPrefix(prefix) {
             text = String(text.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
         }
         guard !text.isEmpty else { return .help(nil) }

@@ -101,6 +101,58 @@ package enum Escaping {
         return out
     }
 
+    /// Escapes untrusted text for a Matrix `formatted_body` (`org.matrix.custom.html`): HTML special
+    /// characters become entities (no tag, link or pill can be made), line breaks become `<br>`, and
+    /// the text is neutralized as in ``matrixPlain(_:)``.
+    package static func matrixHTML(_ text: String) -> String {
+        neutralizeMatrix(html(text)).replacingOccurrences(of: "\n", with: "<br>")
+    }
+
+    /// Neutralizes untrusted text for a Matrix plain `body`: `@room` cannot notify the room, `@user:server`
+    /// cannot be linkified into a mention, and `matrix.to` links cannot become pills (a word joiner,
+    /// U+2060, goes after the `@` and inside `matrix.to`, so the text reads the same).
+    package static func matrixPlain(_ text: String) -> String {
+        neutralizeMatrix(text)
+    }
+
+    static func neutralizeMatrix(_ text: String) -> String {
+        guard text.contains("@") || text.localizedCaseInsensitiveContains("matrix.to") else { return text }
+        let chars = Array(text)
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 8)
+        var i = 0
+        while i < chars.count {
+            let ch = chars[i]
+            out.append(ch)
+            if ch == "@" {
+                let following = String(chars[(i + 1)...].prefix(5)).lowercased()
+                let atWordStart = i == 0 || !(chars[i - 1].isLetter || chars[i - 1].isNumber)
+                if following.hasPrefix("room") || (atWordStart && looksLikeUserID(chars, from: i + 1)) {
+                    out.append("\u{2060}")
+                }
+            } else if (ch == "x" || ch == "X"), i >= 5, String(chars[(i - 5)...i]).lowercased() == "matrix",
+                      i + 3 < chars.count, String(chars[(i + 1)...(i + 3)]).lowercased() == ".to"
+            {
+                out.append("\u{2060}")
+            }
+            i += 1
+        }
+        return out
+    }
+
+    /// `alice:example.org` after an `@`: a Matrix user id's localpart, a colon, then a server name.
+    private static func looksLikeUserID(_ chars: [Character], from start: Int) -> Bool {
+        var i = start
+        var local = 0
+        while i < chars.count, chars[i].isASCII, chars[i].isLetter || chars[i].isNumber || "._=-/+".contains(chars[i]) {
+            local += 1
+            i += 1
+        }
+        guard local > 0, i + 1 < chars.count, chars[i] == ":" else { return false }
+        let next = chars[i + 1]
+        return next.isASCII && (next.isLetter || next.isNumber || next == "[")
+    }
+
     /// Cuts escaped text to at most `limit` characters without splitting an `&…;` entity, adding `…`.
     package static func truncate(_ text: String, to limit: Int) -> String {
         guard text.count > limit else { return text }

@@ -51,14 +51,21 @@ package struct ReactionMap: Hashable, Sendable {
         names[action]?.first { $0.unicodeScalars.allSatisfy(\.isASCII) }
     }
 
+    /// The first configured emoji for an action (what the bot seeds on its cards where reactions are
+    /// raw emoji, as on Matrix): `✅` for approve by default.
+    package func emoji(for action: ReactionAction) -> String? {
+        names[action]?.first { !$0.unicodeScalars.allSatisfy(\.isASCII) }
+    }
+
     /// Lower-cases, drops surrounding colons, skin tones (`::skin-tone-3`, U+1F3FB…U+1F3FF) and the
-    /// emoji variation selector, so every spelling of one emoji compares equal.
+    /// variation selectors (U+FE0F emoji style, U+FE0E text style), so every spelling of one emoji
+    /// compares equal: `✔️` and `✔`, `👍︎` and `👍`.
     package static func normalize(_ raw: String) -> String {
         var name = raw.trimmingCharacters(in: .whitespaces)
         if name.hasPrefix(":") && name.hasSuffix(":") && name.count > 2 { name = String(name.dropFirst().dropLast()) }
         if let range = name.range(of: "::skin-tone-") { name = String(name[..<range.lowerBound]) }
         let scalars = name.unicodeScalars.filter { s in
-            !(0x1F3FB...0x1F3FF).contains(s.value) && s.value != 0xFE0F
+            !(0x1F3FB...0x1F3FF).contains(s.value) && s.value != 0xFE0F && s.value != 0xFE0E
         }
         return String(String.UnicodeScalarView(scalars)).lowercased()
     }

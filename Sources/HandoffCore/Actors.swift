@@ -61,9 +61,12 @@ package struct Directory: Hashable, Sendable, Codable {
         groups[group]?.contains(actor) ?? false
     }
 
-    /// True when the actor may act for one of the groups (admins may act for any).
+    /// Stands for "anyone" in a list of groups; it must be written out, never a default.
+    package static let anyone = "*"
+
+    /// True when the actor may act for one of the groups (admins may act for any; `"*"` lets anyone).
     package func mayActFor(_ actor: Actor, anyOf groups: [String]) -> Bool {
-        actor.isAdmin || groups.contains { isMember(actor.id, of: $0) }
+        actor.isAdmin || groups.contains { $0 == Directory.anyone || isMember(actor.id, of: $0) }
     }
 
     package func groups(of actor: ActorID) -> [String] {

@@ -109,3 +109,11 @@ package struct Span: Hashable, Sendable, Codable, CustomStringConvertible, Expre
 extension Date {
     package static func + (lhs: Date, rhs: Span) -> Date { lhs.addingTimeInterval(rhs.seconds) }
 }
+
+extension Duration {
+    /// The duration in seconds, with its fraction.
+    package var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

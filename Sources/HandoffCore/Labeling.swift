@@ -53,7 +53,7 @@ package struct LabelTask: Hashable, Sendable, Codable {
     /// How many different labelers label it.
     package var overlap: Int
     package var labelCount: Int
-    /// Groups whose members may label; empty means anyone.
+    /// Groups whose members may label; `["*"]` lets anyone.
     package var labelers: [String]
     package var createdAt: Date
     package var status: LabelTaskStatus
@@ -76,7 +76,9 @@ package struct LabelTaskInput: Hashable, Sendable, Codable {
     package var overlap: Int
     package var labelers: [String]
 
-    package init(dataset: String, type: LabelType, content: String, instructions: String? = nil, overlap: Int = 1, labelers: [String] = []) {
+    package init(dataset: String, type: LabelType, content: String, instructions: String? = nil, overlap: Int = 1,
+                 labelers: [String] = ["labelers"])
+    {
         self.dataset = dataset
         self.type = type
         self.content = content
@@ -95,6 +97,7 @@ package enum LabelingMachine {
         guard input.content.nilIfBlank != nil else { throw .invalid("content", "is required") }
         guard input.content.count <= maxContentLength else { throw .invalid("content", "is longer than \(maxContentLength) characters") }
         guard (1...maxOverlap).contains(input.overlap) else { throw .invalid("overlap", "must be from 1 to \(maxOverlap)") }
+        guard !input.labelers.isEmpty else { throw .invalid("labelers", "is empty; name groups, or [\"*\"] to let anyone label") }
         switch input.type {
         case .choice(let options):
             guard options.count >= 2 else { throw .invalid("options", "needs at least two choices") }
@@ -181,7 +184,7 @@ package enum LabelingMachine {
     package static func label(
         _ task: LabelTask, value: LabelValue, by actor: Actor, alreadyLabeled: Bool, directory: Directory, now: Date
     ) throws(WorkflowError) -> (Transition<LabelTask>, Label) {
-        if !task.labelers.isEmpty && !directory.mayActFor(actor, anyOf: task.labelers) {
+        if !directory.mayActFor(actor, anyOf: task.labelers) {
             throw .notAllowed("you are not a labeler for dataset \(task.dataset)")
         }
         guard !alreadyLabeled else { throw .wrongState("you already labeled task #\(task.id)") }

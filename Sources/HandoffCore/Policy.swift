@@ -10,7 +10,9 @@ package struct WorkflowPolicy: Hashable, Sendable, Codable {
     package var feedback: FeedbackConfig
 
     /// The groups the built-in defaults refer to, empty until the policy file lists people.
-    package static let defaultGroups: [String: Set<ActorID>] = ["approvers": [], "reviewers": [], "agents": [], "experts": []]
+    package static let defaultGroups: [String: Set<ActorID>] = [
+        "approvers": [], "reviewers": [], "agents": [], "experts": [], "labelers": [],
+    ]
 
     package init(
         directory: Directory = Directory(groups: WorkflowPolicy.defaultGroups),
@@ -62,7 +64,7 @@ package struct WorkflowPolicy: Hashable, Sendable, Codable {
         var out: [String] = []
         let groupNames = Set(directory.groups.keys)
         for (name, policy) in approvals.sorted(by: { $0.key < $1.key }) {
-            for group in policy.deciders where !groupNames.contains(group) {
+            for group in policy.deciders where group != Directory.anyone && !groupNames.contains(group) {
                 out.append("approvals.\(name).deciders names group '\(group)', which is not under groups")
             }
             if case .escalate(let group, _) = policy.onExpiry, !groupNames.contains(group) {
@@ -71,7 +73,8 @@ package struct WorkflowPolicy: Hashable, Sendable, Codable {
             if policy.quorum < 1 { out.append("approvals.\(name).quorum must be at least 1") }
         }
         for (name, queue) in queues.sorted(by: { $0.key < $1.key }) {
-            for group in queue.reviewers where !groupNames.contains(group) {
+            if queue.reviewers.isEmpty { out.append("queues.\(name).reviewers is empty; list groups, or [\"*\"] to let anyone review") }
+            for group in queue.reviewers where group != Directory.anyone && !groupNames.contains(group) {
                 out.append("queues.\(name).reviewers names group '\(group)', which is not under groups")
             }
             if queue.reviewsRequired < 1 { out.append("queues.\(name).reviews_required must be at least 1") }
@@ -208,12 +211,12 @@ package struct QueueConfig: Hashable, Sendable, Codable {
     package var sla: Span
     /// How many different reviewers must review each item.
     package var reviewsRequired: Int
-    /// Groups whose members may claim; empty means anyone.
+    /// Groups whose members may claim; `["*"]` lets anyone (say so explicitly).
     package var reviewers: [String]
     package var channel: String
 
     package init(lease: Span = .minutes(15), sla: Span = .hours(4), reviewsRequired: Int = 1,
-                 reviewers: [String] = [], channel: String = "reviews")
+                 reviewers: [String] = ["reviewers"], channel: String = "reviews")
     {
         self.lease = lease
         self.sla = sla

@@ -177,7 +177,7 @@ package enum ReviewMachine {
 
     /// Why this reviewer may not claim the item, or nil.
     package static func claimRefusal(_ item: ReviewItem, by actor: Actor, queue: QueueConfig, directory: Directory) -> WorkflowError? {
-        if !queue.reviewers.isEmpty && !directory.mayActFor(actor, anyOf: queue.reviewers) {
+        if !directory.mayActFor(actor, anyOf: queue.reviewers) {
             return .notAllowed("you are not a reviewer for queue \(item.queue)")
         }
         switch item.status {

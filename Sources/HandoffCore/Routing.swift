@@ -8,15 +8,25 @@ package struct ConfidenceParseFailure: Error, Hashable, Sendable {
 
 /// Reads a model's self-rating into [0, 1].
 ///
-/// The scale is decided from the text itself: "0.85" is already a probability, "85%" and "85/100" are
-/// out of 100, "8/10" out of 10, a bare "85" can only be a percentage, words map to fixed points. A value
-/// on the 0–1 scale is never divided by 100. Anything unreadable or out of range is a failure, and the
-/// caller must route it to a person.
+/// Only evidence that is clearly a rating counts: the whole text being one rating ("0.85", "85%",
+/// "8/10", "high"); a rating right after a label ("Confidence: 0.9", "my certainty is very low",
+/// "I'd rate it 0.7"); a rating word right before "confidence" ("low confidence"); or a number with a
+/// scale ("85%", "8/10", "3 out of 5"). A detached number ("step 1 was unclear") is not a rating.
+/// The scale is decided from the text: "0.85" is a probability and is never divided by 100. Anything
+/// unreadable, out of range, ambiguous or self-contradicting is a failure, and the caller must route
+/// the answer to a person.
 package enum ConfidenceParser {
     static let words: [(String, Double)] = [
-        ("very high", 0.95), ("very low", 0.1), ("extremely high", 0.97), ("extremely low", 0.05),
+        ("extremely high", 0.97), ("extremely low", 0.05), ("very high", 0.95), ("very low", 0.1),
         ("certain", 0.97), ("high", 0.85), ("medium", 0.6), ("moderate", 0.6), ("low", 0.3), ("uncertain", 0.3),
     ]
+    static let labels = ["confidence", "certainty", "probability", "rating", "score", "rate"]
+    static let fillers: Set<String> = [
+        "is", "was", "level", "score", "of", "about", "around", "approximately", "roughly", "at", "it", "this", "as",
+        "my", "overall", "would", "be", "i", "d", "say",
+    ]
+    /// Two readings further apart than this contradict each other.
+    static let tolerance = 0.25
 
     package static func parse(_ raw: String) -> Result<Double, ConfidenceParseFailure> {
         let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -27,44 +37,113 @@ package enum ConfidenceParser {
         guard text.count <= 2000 else { return fail("the self-rating is too long to be a rating") }
         let lower = text.lowercased()
 
-        // Look after a "confidence" label first, then in the whole text; in each, whichever rating
-        // comes first wins ("Confidence: high (I checked 3 sources)" is high, not 3).
-        var regions: [Substring] = []
-        if let label = lower.range(of: "confidence") { regions.append(lower[label.upperBound...]) }
-        regions.append(lower[...])
-        for region in regions {
-            let number = firstNumber(in: region)
-            let word = firstWord(in: region)
-            if let word, word.position < (number?.position ?? region.endIndex) { return .success(word.value) }
-            if let number { return interpret(number, fail: fail) }
+        // The whole text is one rating.
+        var bare = lower[...]
+        while let last = bare.last, ".!?;,\"' ".contains(last) { bare = bare.dropLast() }
+        while let first = bare.first, "\"' ".contains(first) { bare = bare.dropFirst() }
+        if let n = firstNumber(in: bare), n.start == bare.startIndex || (n.negative && bare.index(after: bare.startIndex) == n.start),
+           n.end == bare.endIndex
+        {
+            return interpret(n, fail: fail)
         }
-        return fail("no number or confidence word found")
-    }
+        if let value = words.first(where: { $0.0 == PhraseMatcher.normalize(String(bare)) })?.1 { return .success(value) }
 
-    /// The first confidence word in the text ("high", "very low") as a whole word; at one position
-    /// the longer phrase wins ("very high" over "high").
-    static func firstWord(in text: Substring) -> (value: Double, position: String.Index)? {
-        var best: (value: Double, position: String.Index, length: Int)?
-        for (word, value) in words {
-            var from = text.startIndex
-            while let r = text.range(of: word, range: from..<text.endIndex) {
-                let before = r.lowerBound == text.startIndex ? nil : text[text.index(before: r.lowerBound)]
-                let after = r.upperBound == text.endIndex ? nil : text[r.upperBound]
-                if !(before?.isLetter ?? false) && !(after?.isLetter ?? false) {
-                    if best == nil || r.lowerBound < best!.position || (r.lowerBound == best!.position && word.count > best!.length) {
-                        best = (value, r.lowerBound, word.count)
-                    }
-                    break
-                }
+        // Evidence inside a longer text.
+        var readings: [Double] = []
+        for label in labels {
+            var from = lower.startIndex
+            while let r = lower.range(of: label, range: from..<lower.endIndex) {
                 from = r.upperBound
+                guard isWordBoundary(lower, r) else { continue }
+                if let after = rating(after: r.upperBound, in: lower) {
+                    switch after {
+                    case .number(let n):
+                        switch interpret(n, fail: fail) {
+                        case .success(let v): readings.append(v)
+                        case .failure(let f): return .failure(f)
+                        }
+                    case .word(let v): readings.append(v)
+                    }
+                }
+                if label == "confidence", let before = word(endingAt: r.lowerBound, in: lower) { readings.append(before) }
             }
         }
-        return best.map { ($0.value, $0.position) }
+        var from = lower.startIndex
+        while from < lower.endIndex, let n = firstNumber(in: lower[from...]) {
+            from = n.end
+            guard n.percent || n.denominator != nil else { continue }
+            switch interpret(n, fail: fail) {
+            case .success(let v): readings.append(v)
+            case .failure(let f): return .failure(f)
+            }
+        }
+        guard let first = readings.first else { return fail("no number or confidence word found") }
+        if let outlier = readings.first(where: { abs($0 - first) > tolerance }) {
+            return fail("the ratings contradict each other (\(format(first)) and \(format(outlier)))")
+        }
+        return .success(first)
+    }
+
+    static func format(_ x: Double) -> String { String(format: "%.2f", x) }
+
+    enum Reading {
+        case number(FoundNumber)
+        case word(Double)
+    }
+
+    static func isWordBoundary(_ text: String, _ r: Range<String.Index>) -> Bool {
+        let before = r.lowerBound == text.startIndex ? nil : text[text.index(before: r.lowerBound)]
+        let after = r.upperBound == text.endIndex ? nil : text[r.upperBound]
+        return !(before?.isLetter ?? false) && !(after?.isLetter ?? false)
+    }
+
+    /// The rating right after a label, skipping punctuation and filler words ("Confidence level: high").
+    static func rating(after index: String.Index, in text: String) -> Reading? {
+        var i = index
+        while i < text.endIndex {
+            let ch = text[i]
+            if ch.isLetter {
+                var j = i
+                while j < text.endIndex, text[j].isLetter { j = text.index(after: j) }
+                let token = String(text[i..<j])
+                if fillers.contains(token) {
+                    i = j
+                    continue
+                }
+                let rest = text[i...]
+                for (word, value) in words where rest.hasPrefix(word) {
+                    let end = text.index(i, offsetBy: word.count)
+                    if end == text.endIndex || !text[end].isLetter { return .word(value) }
+                }
+                return nil
+            }
+            if ch.isNumber || (ch == "." && text.index(after: i) < text.endIndex && text[text.index(after: i)].isNumber) {
+                return firstNumber(in: text[i...]).map(Reading.number)
+            }
+            if ch == "-" , text.index(after: i) < text.endIndex, text[text.index(after: i)].isNumber {
+                return firstNumber(in: text[i...]).map(Reading.number)
+            }
+            guard " :=-–—(~'\t".contains(ch) else { return nil }
+            i = text.index(after: i)
+        }
+        return nil
+    }
+
+    /// A rating word ending right before `index` ("low confidence").
+    static func word(endingAt index: String.Index, in text: String) -> Double? {
+        let head = text[..<index].trimmingCharacters(in: .whitespaces)
+        for (word, value) in words where head.hasSuffix(word) {
+            let start = head.index(head.endIndex, offsetBy: -word.count)
+            if start == head.startIndex || !head[head.index(before: start)].isLetter { return value }
+        }
+        return nil
     }
 
     /// A number found in the text and the scale markers next to it.
     struct FoundNumber {
-        var position: String.Index
+        var start: String.Index
+        /// Just past the number and its scale ("%", "/10", " out of 5").
+        var end: String.Index
         var value: Double
         var text: String
         var percent: Bool
@@ -86,18 +165,27 @@ package enum ConfidenceParser {
                 }
                 if digits.hasSuffix(".") { digits.removeLast() }
                 guard let value = Double(digits) else { return nil }
+                var end = j
                 var rest = text[j...].drop { $0 == " " }
                 var percent = false
                 var denominator: Double?
-                if rest.hasPrefix("%") || rest.hasPrefix("percent") {
+                if rest.hasPrefix("%") {
                     percent = true
+                    end = rest.index(after: rest.startIndex)
+                } else if rest.hasPrefix("percent") {
+                    percent = true
+                    end = rest.index(rest.startIndex, offsetBy: "percent".count)
                 } else if rest.hasPrefix("/") || rest.hasPrefix("out of") {
                     rest = rest.hasPrefix("/") ? rest.dropFirst() : rest.dropFirst("out of".count)
                     rest = rest.drop { $0 == " " }
                     let d = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
-                    denominator = Double(d)
+                    if !d.isEmpty {
+                        denominator = Double(d)
+                        end = d.endIndex
+                    }
                 }
-                return FoundNumber(position: i, value: value, text: digits, percent: percent, denominator: denominator, negative: negative)
+                return FoundNumber(start: i, end: end, value: value, text: digits, percent: percent, denominator: denominator,
+                                   negative: negative)
             }
             i = text.index(after: i)
         }

@@ -187,6 +187,8 @@ package struct BlockKitRenderer: Sendable {
             case .codeBlock(let s):
                 let inner = Escaping.slackMrkdwn(s).replacingOccurrences(of: "```", with: "ˋˋˋ")
                 out += "```\(inner.isEmpty ? " " : inner)```"
+            case .command(let s):
+                out += "`" + Escaping.slackMrkdwn(Command.slashCommand(s)).replacingOccurrences(of: "`", with: "ˋ") + "`"
             case .user(let id):
                 out += mention(id)
             case .date(let d):

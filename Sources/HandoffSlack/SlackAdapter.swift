@@ -77,7 +77,7 @@ package final class SlackAdapter: ChatAdapter {
         }
     }
 
-    package func updateCard(_ card: Card, channel: String, messageID: String) async throws(ChatDeliveryError) {
+    package func updateCard(_ card: Card, channel: String, messageID: String, idempotencyKey: String?) async throws(ChatDeliveryError) {
         let message = try render(card)
         do {
             try await api.updateMessage(token: configuration.botToken, channel: channel, ts: messageID, text: message.text, blocks: message.blocks)
@@ -102,7 +102,8 @@ package final class SlackAdapter: ChatAdapter {
         }
     }
 
-    package func send(_ text: RichText, to conversation: ConversationRef) async throws(ChatDeliveryError) {
+    /// Slack has no idempotency for `chat.postMessage`; the key is not used.
+    package func send(_ text: RichText, to conversation: ConversationRef, idempotencyKey: String?) async throws(ChatDeliveryError) {
         let body = Escaping.truncate(BlockKitRenderer.mrkdwn(text), to: BlockKitLimits.fallbackText)
         do {
             let channel: String

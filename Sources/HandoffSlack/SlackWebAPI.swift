@@ -109,6 +109,11 @@ package final class SlackWebAPIClient: Sendable {
         self.logger = logger
     }
 
+    /// Until when calls to a method wait after a 429 (nil when they go straight out).
+    package func rateLimitedUntil(_ method: String) async -> ContinuousClock.Instant? {
+        await gate.until(method)
+    }
+
     /// Calls a method with a JSON body; returns the reply object (already checked for `ok:true`).
     @discardableResult
     package func call(_ method: String, token: Secret, _ arguments: [String: JSONValue] = [:]) async throws(SlackAPIError) -> JSONValue {
@@ -173,6 +178,10 @@ actor RateLimitGate {
             if Task.isCancelled { return }
         }
         notBefore[method] = nil
+    }
+
+    func until(_ method: String) -> ContinuousClock.Instant? {
+        notBefore[method].flatMap { $0 > .now ? $0 : nil }
     }
 
     func block(_ method: String, for duration: Duration) {

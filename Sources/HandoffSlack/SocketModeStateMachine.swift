@@ -1,3 +1,4 @@
+import HandoffCore
 import Foundation
 
 /// The Socket Mode connection lifecycle as a pure state machine (like async-http-client's
@@ -234,10 +235,3 @@ package struct SocketModeStateMachine: Sendable {
     }
 }
 
-extension Duration {
-    /// Seconds as a Double.
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}

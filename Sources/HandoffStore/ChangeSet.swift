@@ -33,12 +33,19 @@ package struct EventKey: Hashable, Sendable {
     package var key: String
     /// The entity the event acted on, so a retry can be answered with it.
     package var entity: EntityRef?
+    /// For idempotency keys: a fingerprint of the request, so reusing the key for a different request
+    /// is refused instead of silently answered with the first one.
+    package var requestHash: String?
 
-    package init(source: String, key: String, entity: EntityRef? = nil) {
+    package init(source: String, key: String, entity: EntityRef? = nil, requestHash: String? = nil) {
         self.source = source
         self.key = key
         self.entity = entity
+        self.requestHash = requestHash
     }
+
+    /// Sources whose keys are API/CLI idempotency keys (kept longer than chat event keys).
+    package static let idempotencySourcePrefixes = ["api:", "cli:"]
 }
 
 package enum TimerChange: Hashable, Sendable {
@@ -108,8 +115,12 @@ enum ChangeSetPlanner {
             // Remember which entity the event acted on, so a retry can be answered with it.
             key.entity = key.entity ?? changes.inserts.first?.ref ?? changes.updates.first?.row.ref
             steps.append(WriteStep(SQLStatement(
-                "INSERT INTO inbox (source, key, entity_kind, entity_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [.text(key.source), .text(key.key), SQLValue(key.entity?.kind.rawValue), SQLValue(key.entity?.id), SQLValue(now)]),
+                """
+                INSERT INTO inbox (source, key, entity_kind, entity_id, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """,
+                [.text(key.source), .text(key.key), SQLValue(key.entity?.kind.rawValue), SQLValue(key.entity?.id),
+                 SQLValue(key.requestHash), SQLValue(now)]),
                 expect: .insertedOrDuplicate))
         }
         if let timer = changes.firedTimer {

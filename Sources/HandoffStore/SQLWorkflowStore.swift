@@ -45,6 +45,17 @@ package final class SQLWorkflowStore: WorkflowStore {
         return (next - Int64(count))...(next - 1)
     }
 
+    package func eventRecord(source: String, key: String) async throws -> EventRecord? {
+        guard let row = try await database.read(
+            "SELECT entity_kind, entity_id, request_hash FROM inbox WHERE source = ? AND key = ?", [.text(source), .text(key)]).first
+        else { return nil }
+        var entity: EntityRef?
+        if let kind = row["entity_kind"].string.flatMap(EntityKind.init(rawValue:)), let id = row["entity_id"].int {
+            entity = EntityRef(kind: kind, id: id)
+        }
+        return EventRecord(entity: entity, requestHash: row["request_hash"].string)
+    }
+
     package func eventEntity(source: String, key: String) async throws -> EntityRef?? {
         guard let row = try await database.read(
             "SELECT entity_kind, entity_id FROM inbox WHERE source = ? AND key = ?", [.text(source), .text(key)]).first
@@ -342,12 +353,13 @@ package final class SQLWorkflowStore: WorkflowStore {
             """
             SELECT \(Self.outboxColumns) FROM outbox o
             WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.kind IN (\(placeholders))
+              AND (o.lease_until IS NULL OR o.lease_until <= ?)
               AND NOT EXISTS (
                 SELECT 1 FROM outbox e
                 WHERE e.entity_kind = o.entity_kind AND e.entity_id = o.entity_id AND e.id < o.id
                   AND e.status = 'pending' AND e.kind IN (\(placeholders)))
             ORDER BY o.next_attempt_at, o.id LIMIT ?
-            """, [SQLValue(now)] + kindList + kindList + [SQLValue(limit)]
+            """, [SQLValue(now)] + kindList + [SQLValue(now)] + kindList + [SQLValue(limit)]
         ).map(decodeOutbox)
     }
 
@@ -360,25 +372,54 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     package func markOutboxDone(_ id: Int64) async throws {
         _ = try await database.write([WriteStep(SQLStatement(
-            "UPDATE outbox SET status = 'done', attempts = attempts + 1, last_error = NULL WHERE id = ?", [.integer(id)]))])
+            "UPDATE outbox SET status = 'done', attempts = attempts + 1, last_error = NULL, lease_until = NULL WHERE id = ?", [.integer(id)]))])
     }
 
     package func markOutboxRetry(_ id: Int64, at: Date, error: String) async throws {
         _ = try await database.write([WriteStep(SQLStatement(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ? AND status = 'pending'",
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_until = NULL WHERE id = ? AND status = 'pending'",
             [SQLValue(at), .text(String(error.prefix(1000))), .integer(id)]))])
     }
 
     package func markOutboxFailed(_ id: Int64, error: String) async throws {
         _ = try await database.write([WriteStep(SQLStatement(
-            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, lease_until = NULL WHERE id = ?",
             [.text(String(error.prefix(1000))), .integer(id)]))])
     }
 
-    package func pruneEventKeys(before: Date) async throws -> Int {
-        let results = try await database.write([WriteStep(SQLStatement(
-            "DELETE FROM inbox WHERE created_at < ?", [SQLValue(before)]))])
-        return results.first?.changes ?? 0
+    package func pruneEventKeys(before: Date, idempotencyBefore: Date) async throws -> Int {
+        let idempotency = EventKey.idempotencySourcePrefixes.map { _ in "source LIKE ?" }.joined(separator: " OR ")
+        let prefixes = EventKey.idempotencySourcePrefixes.map { SQLValue.text($0 + "%") }
+        let results = try await database.write([
+            WriteStep(SQLStatement("DELETE FROM inbox WHERE created_at < ? AND NOT (\(idempotency))", [SQLValue(before)] + prefixes)),
+            WriteStep(SQLStatement("DELETE FROM inbox WHERE created_at < ? AND (\(idempotency))", [SQLValue(idempotencyBefore)] + prefixes)),
+        ])
+        return results.reduce(0) { $0 + $1.changes }
+    }
+
+    package func countLabelTasks(dataset: String) async throws -> Int {
+        Int(try await database.scalar("SELECT COUNT(*) FROM label_tasks WHERE dataset = ?", [.text(dataset)]))
+    }
+
+    package func oldestOpenEscalation(tiers: [String]) async throws -> Escalation? {
+        var oldest: Escalation?
+        for tier in Set(tiers).sorted() {
+            guard let row = try await database.read(
+                "SELECT version, data FROM escalations WHERE status = 'open' AND tier = ? ORDER BY id LIMIT 1", [.text(tier)]).first
+            else { continue }
+            let e = try Escalation.decode(row).value
+            if oldest == nil || e.id < oldest!.id { oldest = e }
+        }
+        return oldest
+    }
+
+    package func claimOutbox(_ id: Int64, until: Date, now: Date) async throws -> Bool {
+        let r = try await database.write([WriteStep(SQLStatement(
+            """
+            UPDATE outbox SET lease_until = ?
+            WHERE id = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)
+            """, [SQLValue(until), .integer(id), SQLValue(now)]))])
+        return (r.first?.changes ?? 0) == 1
     }
 
     package func ping() async throws { _ = try await database.read("SELECT 1 AS one") }

@@ -67,6 +67,8 @@ package enum Schema {
             "CREATE INDEX reviews_queue_waited ON reviews (queue, waited_ms)",
             "CREATE INDEX reviews_queue_decide ON reviews (queue, decide_ms)",
             "CREATE INDEX reviews_reviewer_decide ON reviews (reviewer, decide_ms)",
+            "CREATE INDEX reviews_reviewer_verdict ON reviews (reviewer, verdict)",
+            "CREATE INDEX reviews_queue_reviewer ON reviews (queue, reviewer, verdict)",
             """
             CREATE TABLE escalations (
                 id {int} PRIMARY KEY,
@@ -156,6 +158,7 @@ package enum Schema {
                 status {text} NOT NULL,
                 attempts {int} NOT NULL DEFAULT 0,
                 next_attempt_at {int} NOT NULL,
+                lease_until {int},
                 created_at {int} NOT NULL,
                 last_error {text}
             )
@@ -178,6 +181,7 @@ package enum Schema {
                 key {text} NOT NULL,
                 entity_kind {text},
                 entity_id {int},
+                request_hash {text},
                 created_at {int} NOT NULL,
                 PRIMARY KEY (source, key)
             )
@@ -252,6 +256,118 @@ package enum Schema {
             "CREATE INDEX review_items_created ON review_items (created_at)",
             "CREATE INDEX review_items_completed ON review_items (completed_at) WHERE completed_at IS NOT NULL",
             "CREATE INDEX labels_labeler ON labels (labeler, dataset)",
+        ]),
+        Migration(name: "0004_matrix", statements: [
+            // Matrix reactions the bot saw: a reaction is removed by redacting its event, and the
+            // redaction names only that event, so `event_id → (card, sender, key)` is kept to read it.
+            """
+            CREATE TABLE matrix_reactions (
+                event_id {text} PRIMARY KEY,
+                room_id {text} NOT NULL,
+                target_event_id {text} NOT NULL,
+                sender {text} NOT NULL,
+                reaction_key {text} NOT NULL,
+                created_at {int} NOT NULL
+            )
+            """,
+            "CREATE INDEX matrix_reactions_created ON matrix_reactions (created_at)",
+        ]),
+        Migration(name: "0005_ai", statements: [
+            // Questions asked in chat, answered by the AI layer (one worker at a time per row: lease_until).
+            """
+            CREATE TABLE ai_questions (
+                id {autoid},
+                route {text},
+                query {text} NOT NULL,
+                origin {text},
+                asker {text},
+                status {text} NOT NULL,
+                attempts {int} NOT NULL DEFAULT 0,
+                lease_until {int},
+                created_at {int} NOT NULL,
+                answered_at {int},
+                last_error {text}
+            )
+            """,
+            "CREATE INDEX ai_questions_pending ON ai_questions (id) WHERE status = 'pending'",
+            // Every AI answer: what was said, how sure, which past corrections were in the prompt, where it went.
+            """
+            CREATE TABLE ai_answers (
+                id {autoid},
+                question_id {int} REFERENCES ai_questions (id),
+                route {text} NOT NULL,
+                query {text} NOT NULL,
+                answer {text},
+                confidence {real},
+                estimator {text} NOT NULL,
+                decision {text} NOT NULL,
+                reason {text},
+                provider {text},
+                model {text},
+                prompt_version {int},
+                examples {text} NOT NULL,
+                details {text} NOT NULL,
+                origin {text},
+                review_item_id {int},
+                escalation_id {int},
+                feedback_id {int},
+                followed_up {int} NOT NULL DEFAULT 0,
+                created_at {int} NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX ai_answers_question ON ai_answers (question_id)",
+            "CREATE INDEX ai_answers_review_item ON ai_answers (review_item_id) WHERE review_item_id IS NOT NULL",
+            // Auto-sent answers whose 👍/👎 has not been looked at yet (a 👎 sends the answer to a person).
+            "CREATE INDEX ai_answers_feedback_open ON ai_answers (id) WHERE feedback_id IS NOT NULL AND followed_up = 0",
+            "CREATE INDEX ai_answers_route ON ai_answers (route, id)",
+            // Calibration data: a routed answer a reviewer judged (one per review item), with its raw confidence.
+            """
+            CREATE TABLE ai_outcomes (
+                review_item_id {int} PRIMARY KEY REFERENCES review_items (id),
+                route {text} NOT NULL,
+                confidence {real} NOT NULL,
+                confidence_bin {int} NOT NULL,
+                acceptable {int} NOT NULL,
+                verdict {text} NOT NULL,
+                estimator {text} NOT NULL,
+                source {text} NOT NULL DEFAULT 'review',
+                answer_id {int},
+                judged_by {text} NOT NULL,
+                judged_at {int} NOT NULL
+            )
+            """,
+            "CREATE INDEX ai_outcomes_route ON ai_outcomes (route, source, estimator, confidence_bin)",
+            // Thresholds set by `handoff calibrate --apply`; they take precedence over the policy file.
+            """
+            CREATE TABLE ai_route_thresholds (
+                route {text} PRIMARY KEY,
+                threshold {real} NOT NULL,
+                target_error {real},
+                estimated_error {real},
+                outcomes {int},
+                applied_by {text} NOT NULL,
+                applied_at {int} NOT NULL
+            )
+            """,
+            // System prompt versions per route: proposed (waiting for an approval), active (one per route), superseded, rejected.
+            """
+            CREATE TABLE ai_prompts (
+                id {autoid},
+                route {text} NOT NULL,
+                version {int} NOT NULL,
+                prompt {text} NOT NULL,
+                status {text} NOT NULL,
+                approval_id {int},
+                reason {text},
+                created_by {text} NOT NULL,
+                created_at {int} NOT NULL,
+                activated_at {int}
+            )
+            """,
+            "CREATE UNIQUE INDEX ai_prompts_version ON ai_prompts (route, version)",
+            "CREATE UNIQUE INDEX ai_prompts_active ON ai_prompts (route) WHERE status = 'active'",
+            "CREATE INDEX ai_prompts_proposed ON ai_prompts (id) WHERE status = 'proposed'",
+            "CREATE INDEX ai_prompts_approval ON ai_prompts (approval_id) WHERE approval_id IS NOT NULL",
         ]),
     ]
 }

@@ -235,6 +235,15 @@ extension SQLWorkflowStore {
         try await database.read("SELECT value FROM kv WHERE key = ?", [.text(key)]).first?["value"].string
     }
 
+    /// Stores `value` unless the key already has one, and returns whichever value is stored: two
+    /// processes generating a secret at once end up using the same one.
+    package func insertValueIfAbsent(_ value: String, forKey key: String, at: Date) async throws -> String {
+        _ = try await database.write([WriteStep(SQLStatement(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [.text(key), .text(value), SQLValue(at)]))])
+        guard let stored = try await self.value(forKey: key) else { throw StoreError.corrupt("kv \(key) vanished") }
+        return stored
+    }
+
     package func setValue(_ value: String, forKey key: String, at: Date) async throws {
         _ = try await database.write([WriteStep(SQLStatement(
             """

@@ -35,6 +35,12 @@ package struct ReviewerStats: Hashable, Sendable, Codable {
     package var timeToDecide: DurationStats
 }
 
+/// What the inbox keeps about an applied event key.
+package struct EventRecord: Hashable, Sendable {
+    package var entity: EntityRef?
+    package var requestHash: String?
+}
+
 /// A stored label with who gave it.
 package struct StoredLabel: Hashable, Sendable {
     package var task: LabelTaskID
@@ -53,6 +59,8 @@ package protocol WorkflowStore: Sendable {
     func reserveIDs(_ kind: EntityKind, count: Int) async throws -> ClosedRange<Int64>
     /// The entity an already-applied event acted on, when the event key is known.
     func eventEntity(source: String, key: String) async throws -> EntityRef??
+    /// What an applied event key recorded: its entity and, for idempotency keys, the request fingerprint.
+    func eventRecord(source: String, key: String) async throws -> EventRecord?
 
     func approval(_ id: ApprovalID) async throws -> Versioned<Approval>?
     func approvals(status: String?, limit: Int, before: ApprovalID?) async throws -> [Approval]
@@ -66,6 +74,8 @@ package protocol WorkflowStore: Sendable {
     func queueNames() async throws -> [String]
 
     func escalation(_ id: EscalationID) async throws -> Versioned<Escalation>?
+    /// The oldest open escalation at any of these tiers (one indexed lookup per tier).
+    func oldestOpenEscalation(tiers: [String]) async throws -> Escalation?
     func escalations(status: String?, limit: Int, before: EscalationID?) async throws -> [Escalation]
 
     func feedback(_ id: FeedbackID) async throws -> Versioned<FeedbackRequest>?
@@ -80,6 +90,7 @@ package protocol WorkflowStore: Sendable {
     func termFrequencies(_ terms: Set<String>) async throws -> (frequencies: [String: Int], documents: Int)
 
     func labelTask(_ id: LabelTaskID) async throws -> Versioned<LabelTask>?
+    func countLabelTasks(dataset: String) async throws -> Int
     func labelTasks(dataset: String?, limit: Int, after: LabelTaskID?) async throws -> [LabelTask]
     func nextLabelTask(dataset: String?, labeler: ActorID) async throws -> LabelTask?
     func hasLabel(task: LabelTaskID, labeler: ActorID) async throws -> Bool
@@ -97,6 +108,8 @@ package protocol WorkflowStore: Sendable {
     /// pending row of the same entity (among these kinds) waits, so each entity's messages keep their order.
     func dueOutbox(now: Date, kinds: Set<OutboxKind>, limit: Int) async throws -> [OutboxMessage]
     func outbox(of entity: EntityRef) async throws -> [OutboxMessage]
+    /// Takes a due row for delivery until `until`; false when another process holds it (or it is done).
+    func claimOutbox(_ id: Int64, until: Date, now: Date) async throws -> Bool
     func markOutboxDone(_ id: Int64) async throws
     func markOutboxRetry(_ id: Int64, at: Date, error: String) async throws
     func markOutboxFailed(_ id: Int64, error: String) async throws
@@ -124,9 +137,10 @@ package protocol WorkflowStore: Sendable {
     func cardsPosting(platform: String, limit: Int) async throws -> [CardRef]
     func value(forKey key: String) async throws -> String?
     func setValue(_ value: String, forKey key: String, at: Date) async throws
+    func insertValueIfAbsent(_ value: String, forKey key: String, at: Date) async throws -> String
 
-    /// Forgets event keys older than the cutoff (redeliveries come within minutes; keys are kept a day).
-    func pruneEventKeys(before: Date) async throws -> Int
+    /// Forgets chat event keys older than `before` and API/CLI idempotency keys older than `idempotencyBefore`.
+    func pruneEventKeys(before: Date, idempotencyBefore: Date) async throws -> Int
     /// True when the database answers.
     func ping() async throws
     func close() async throws
@@ -142,4 +156,34 @@ package protocol WorkflowStore: Sendable {
     func reviewDecideCounts(queue: String, boundsMilliseconds: [Int64]) async throws -> (below: [Int], total: Int)
     func labelProgress(dataset: String, labeler: ActorID) async throws -> (labeled: Int, tasks: Int)
     func datasets(limit: Int) async throws -> [String]
+
+    // Matrix (MatrixRecords.swift): reactions, so that a redaction can be read as a reaction removed.
+    func recordMatrixReactions(_ reactions: [MatrixReactionRecord], at: Date) async throws
+    func matrixReaction(eventID: String) async throws -> MatrixReactionRecord?
+    func pruneMatrixReactions(before: Date) async throws -> Int
+
+    // AI layer (AIRecords.swift): questions, answers, calibration outcomes, route thresholds, prompt versions.
+    /// Commits a change set and the AI layer's writes in one transaction (same failures as `commit`).
+    func commit(_ changes: ChangeSet, ai: AIChanges, now: Date) async throws
+    func insertQuestion(_ draft: AIQuestionDraft, eventKey: EventKey?, now: Date) async throws -> AIQuestion
+    func question(_ id: Int64) async throws -> AIQuestion?
+    func pendingQuestions(now: Date, limit: Int) async throws -> [AIQuestion]
+    func leaseQuestion(_ id: Int64, until: Date, now: Date) async throws -> Bool
+    /// Counts a failed attempt; the question waits until `retryAt`, or ends as failed when it is nil.
+    func questionAttemptFailed(_ id: Int64, error: String, retryAt: Date?) async throws
+    func aiAnswer(id: Int64) async throws -> AIAnswerRecord?
+    func aiAnswer(reviewItem: ReviewItemID) async throws -> AIAnswerRecord?
+    func aiAnswer(question: Int64) async throws -> AIAnswerRecord?
+    func aiAnswers(route: String?, limit: Int, before: Int64?) async throws -> [AIAnswerRecord]
+    func answersWithClosedFeedback(limit: Int) async throws -> [AIAnswerRecord]
+    func outcomeCounts(route: String, estimator: String?) async throws -> [OutcomeCount]
+    func outcomeEstimators(route: String) async throws -> [(estimator: String, count: Int)]
+    func outcomeRoutes() async throws -> [String]
+    func routeThreshold(_ route: String) async throws -> RouteThresholdOverride?
+    func routeThresholds() async throws -> [RouteThresholdOverride]
+    func promptVersions(route: String?, limit: Int) async throws -> [PromptVersion]
+    func activePrompt(route: String) async throws -> PromptVersion?
+    func proposedPrompts(limit: Int) async throws -> [PromptVersion]
+    func prompt(approval: ApprovalID) async throws -> PromptVersion?
+    func nextPromptVersion(route: String) async throws -> Int
 }

@@ -35,14 +35,15 @@ package struct ProcessOutput: Sendable {
 }
 
 /// Runs a process to completion (killing it after `timeout`), collecting its output.
+/// Inherited variables for which `dropInherited` returns true are not passed on.
 package func runProcess(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
-    timeout: TimeInterval = 60
+    timeout: TimeInterval = 60, dropInherited: (String) -> Bool = { _ in false }
 ) async throws -> ProcessOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
+    var env = ProcessInfo.processInfo.environment.filter { !dropInherited($0.key) }
     for (k, v) in environment { env[k] = v }
     process.environment = env
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -53,8 +54,8 @@ package func runProcess(
     process.standardInput = FileHandle.nullDevice
     try process.run()
     // Drain both pipes while the process runs, so a chatty process never blocks on a full pipe.
-    async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-    async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+    async let stdout = readToEnd(out.fileHandleForReading)
+    async let stderr = readToEnd(err.fileHandleForReading)
     let deadline = Date().addingTimeInterval(timeout)
     while process.isRunning {
         if Date() > deadline {
@@ -65,6 +66,15 @@ package func runProcess(
     }
     return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: await stdout, as: UTF8.self),
                          stderr: String(decoding: await stderr, as: UTF8.self))
+}
+
+/// Reads a handle to its end on a Dispatch thread: a blocking read must never occupy one of the few
+/// cooperative-pool threads (two on a 2-core machine), or a child process that talks back to this one
+/// (a fake server in the test) could never be answered.
+package func readToEnd(_ handle: FileHandle) async -> Data {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+    }
 }
 
 /// Splits a shell command line into words, honouring single and double quotes (no expansion).

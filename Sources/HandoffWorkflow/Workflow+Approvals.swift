@@ -18,6 +18,7 @@ extension Workflow {
     /// Creates an approval. With an idempotency key, a retry returns the approval the first call made
     /// (`created` false) instead of making another.
     package func requestApproval(_ request: ApprovalRequest, idempotencyKey: EventKey? = nil) async throws -> (approval: Approval, created: Bool) {
+        let idempotencyKey = try bind(idempotencyKey, to: request)
         if let found = try await replay(idempotencyKey, kind: .approval, load: { try await store.approval(ApprovalID($0)) }) {
             return (found.value, false)
         }
@@ -31,9 +32,7 @@ extension Workflow {
             }
         } catch let error as WorkflowError where error.code == .duplicate {
             // A concurrent retry with the same key won the race: answer with its approval.
-            if let key = idempotencyKey, let existing = try await existingEntity(for: key),
-               let found = try await store.approval(ApprovalID(existing.id))
-            {
+            if let found = try await replay(idempotencyKey, kind: .approval, load: { try await store.approval(ApprovalID($0)) }) {
                 return (found.value, false)
             }
             throw error
@@ -41,22 +40,30 @@ extension Workflow {
         return (transition.entity, true)
     }
 
+    /// The key with the request's fingerprint attached, so a reuse for another request is detected.
+    func bind(_ key: EventKey?, to request: some Encodable) throws -> EventKey? {
+        guard var key else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        let json = try JSONDecoder().decode(JSONValue.self, from: try encoder.encode(request))
+        key.requestHash = json.canonicalHash
+        return key
+    }
+
     /// The entity an idempotency key already created, or nil when the key is new. A key used for a
-    /// different kind of entity is refused.
+    /// different kind of entity, or with a different request, is refused.
     func replay<E: Sendable>(_ key: EventKey?, kind: EntityKind, load: (Int64) async throws -> E?) async throws -> E? {
-        guard let key, let existing = try await existingEntity(for: key) else { return nil }
+        guard let key, let record = try await store.eventRecord(source: key.source, key: key.key) else { return nil }
+        guard let existing = record.entity else { throw WorkflowError.invalid("Idempotency-Key", "was already used") }
         guard existing.kind == kind, let found = try await load(existing.id) else {
             throw WorkflowError.invalid("Idempotency-Key", "was already used for a \(existing.kind.displayName)")
         }
-        return found
-    }
-
-    func existingEntity(for key: EventKey) async throws -> EntityRef? {
-        switch try await store.eventEntity(source: key.source, key: key.key) {
-        case .none: nil
-        case .some(.none): throw WorkflowError.invalid("Idempotency-Key", "was already used")
-        case .some(.some(let ref)): ref
+        if let stored = record.requestHash, let now = key.requestHash, stored != now {
+            throw WorkflowError.invalid(
+                "Idempotency-Key", "was already used for a different request (\(existing.kind.displayName) #\(existing.id)); use a new key")
         }
+        return found
     }
 
     package func approval(_ id: ApprovalID) async throws -> Approval { try await loadApproval(id).value }

@@ -19,6 +19,7 @@ extension Workflow {
 
     /// Opens an escalation at its first human tier (or the named one) and posts its card there.
     package func escalate(_ request: EscalationRequest, by actor: ActorID, event: EventKey? = nil) async throws -> Escalation {
+        let event = try bind(event, to: request)
         if let found = try await replay(event, kind: .escalation, load: { try await store.escalation(EscalationID($0)) }) {
             return found.value
         }
@@ -72,16 +73,7 @@ extension Workflow {
             return policy.directory.mayActFor(actor, anyOf: [group])
         }.map(\.name))
         guard !tiers.isEmpty else { return nil }
-        var before: EscalationID?
-        var oldest: Escalation?
-        // Pages newest-first through open escalations; bounded by the number open, never the whole table.
-        while true {
-            let page = try await store.escalations(status: "open", limit: 200, before: before)
-            for e in page where tiers.contains(e.tierName) { oldest = e }
-            guard page.count == 200, let last = page.last else { break }
-            before = last.id
-        }
-        return oldest
+        return try await store.oldestOpenEscalation(tiers: Array(tiers))
     }
 }
 
@@ -99,9 +91,8 @@ extension Workflow {
         _ routeName: String, query: String?, answer: String?, confidence: ConfidenceInput, userMessage: String? = nil,
         origin: String? = nil, callbackURL: String? = nil, by actor: ActorID, idempotencyKey: EventKey? = nil
     ) async throws -> RoutingResult {
-        guard let route = policy.routes[routeName] else {
-            throw WorkflowError.invalid("route", "'\(routeName)' is not a configured route (configured: \(policy.routes.keys.sorted().joined(separator: ", ")))")
-        }
+        // A threshold calibrated into the database wins over the policy file's (Workflow+AI.swift).
+        let route = try await effectiveRoute(routeName).config
         let decision = Router.route(answer: answer, confidence: confidence, userMessage: userMessage ?? query, route: route,
                                     escalation: policy.escalation)
         switch decision {

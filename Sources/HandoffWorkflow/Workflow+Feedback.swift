@@ -11,6 +11,7 @@ extension Workflow {
     package func feedback(_ id: FeedbackID) async throws -> FeedbackRequest { try await loadFeedback(id).value }
 
     package func requestFeedback(_ input: FeedbackRequestInput, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> FeedbackRequest {
+        let idempotencyKey = try bind(idempotencyKey, to: input)
         if let found = try await replay(idempotencyKey, kind: .feedback, load: { try await store.feedback(FeedbackID($0)) }) {
             return found.value
         }
@@ -48,6 +49,7 @@ extension Workflow {
     }
 
     package func recordCorrection(_ input: CorrectionInput, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> Correction {
+        let idempotencyKey = try bind(idempotencyKey, to: input)
         if let found = try await replay(idempotencyKey, kind: .correction, load: { try await store.correction(CorrectionID($0)) }) {
             return found
         }

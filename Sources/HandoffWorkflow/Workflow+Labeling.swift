@@ -15,6 +15,7 @@ extension Workflow {
     }
 
     package func createLabelTask(_ input: LabelTaskInput, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> LabelTask {
+        let idempotencyKey = try bind(idempotencyKey, to: input)
         if let found = try await replay(idempotencyKey, kind: .labelTask, load: { try await store.labelTask(LabelTaskID($0)) }) {
             return found.value
         }
@@ -99,23 +100,11 @@ extension Workflow {
             cursor = (last.task, last.labeler)
         }
         flush()
-        let tasks = try await countTasks(dataset: dataset)
+        let tasks = try await store.countLabelTasks(dataset: dataset)
         return DatasetAgreement(
             dataset: dataset, tasks: tasks, labels: labelCount, pairableTasks: accumulator.units,
             krippendorffAlphaNominal: accumulator.alphaNominal, krippendorffAlphaInterval: accumulator.alphaInterval,
             fleissKappa: accumulator.fleissKappa)
-    }
-
-    func countTasks(dataset: String) async throws -> Int {
-        var count = 0
-        var after: LabelTaskID?
-        while true {
-            let page = try await store.labelTasks(dataset: dataset, limit: 1000, after: after)
-            count += page.count
-            guard page.count == 1000, let last = page.last else { break }
-            after = last.id
-        }
-        return count
     }
 
     /// Writes the dataset as JSON Lines, one task per line with its labels, consensus and agreement.

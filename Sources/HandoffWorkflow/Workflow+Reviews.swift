@@ -25,6 +25,7 @@ extension Workflow {
     }
 
     package func enqueue(_ request: ReviewItemRequest, by actor: ActorID, idempotencyKey: EventKey? = nil) async throws -> (item: ReviewItem, created: Bool) {
+        let idempotencyKey = try bind(idempotencyKey, to: request)
         if let found = try await replay(idempotencyKey, kind: .reviewItem, load: { try await store.reviewItem(ReviewItemID($0)) }) {
             return (found.value, false)
         }
@@ -42,7 +43,7 @@ extension Workflow {
     /// there is nothing they may claim.
     package func claimNext(queue name: String, by actor: Actor, event: EventKey? = nil) async throws -> ReviewItem? {
         let queue = try queueConfig(name)
-        if !queue.reviewers.isEmpty && !policy.directory.mayActFor(actor, anyOf: queue.reviewers) {
+        if !policy.directory.mayActFor(actor, anyOf: queue.reviewers) {
             throw WorkflowError.notAllowed("you are not a reviewer for queue \(name)")
         }
         try await checkNotApplied(event)
@@ -105,7 +106,9 @@ extension Workflow {
                     correction = ct.entity
                 }
             }
-            try await commit(cs, now: now)
+            // A judged AI answer is a calibration outcome; a chat asker gets the final answer (Workflow+AI.swift).
+            let ai = try await reviewOutcome(of: t.entity, into: &cs, now: now)
+            try await commit(cs, ai: ai, now: now)
             return (t.entity, correction)
         }
     }

@@ -16,6 +16,14 @@ extension Workflow {
             } catch StoreError.conflict {
                 // Another scheduler fired it, or the entity changed under us; the next round re-reads.
                 continue
+            } catch {
+                // One broken timer must not block the ones behind it: push it back and say so.
+                logger.error("a timer failed; retrying it in a minute", metadata: [
+                    "timer": "\(timer.kind.rawValue)", "entity": "\(timer.entity)", "error": "\(error)",
+                ])
+                var postpone = ChangeSet()
+                postpone.timers = [.schedule(timer.entity, timer.kind, at: now.addingTimeInterval(configuration.failedTimerDelay.seconds))]
+                try? await store.commit(postpone, now: now)
             }
         }
         return fired

@@ -15,8 +15,12 @@ package final class Workflow: Sendable {
         /// Ids reserved per round trip. 1 keeps ids dense (a CLI makes one entity per process); bulk
         /// loads reserve their own blocks.
         package var idBlockSize: Int = 1
-        /// How long inbound event keys are remembered (redeliveries come within minutes).
+        /// How long inbound chat event keys are remembered (redeliveries come within minutes).
         package var eventKeyRetention: Span = .hours(24)
+        /// How long API idempotency keys are honoured (agents may retry much later than chat platforms).
+        package var idempotencyKeyRetention: Span = .hours(24 * 30)
+        /// How long a timer whose handling failed waits before it is tried again.
+        package var failedTimerDelay: Span = .minutes(1)
 
         package init(policy: WorkflowPolicy = WorkflowPolicy()) { self.policy = policy }
     }
@@ -55,7 +59,7 @@ package final class Workflow: Sendable {
         _ = listeners.withLock { $0.removeValue(forKey: token) }
     }
 
-    private func notify(_ refs: [EntityRef]) {
+    func notify(_ refs: [EntityRef]) {
         guard !refs.isEmpty else { return }
         let current = listeners.withLock { Array($0.values) }
         for listener in current { listener(refs) }
@@ -147,9 +151,13 @@ package final class Workflow: Sendable {
         }
     }
 
-    /// Forgets event keys past retention; called by the scheduler.
+    /// Forgets event keys past retention (chat events after a day, API idempotency keys after 30 days);
+    /// called by the scheduler.
     package func pruneEventKeys() async throws -> Int {
-        try await store.pruneEventKeys(before: clock.now().addingTimeInterval(-configuration.eventKeyRetention.seconds))
+        let now = clock.now()
+        return try await store.pruneEventKeys(
+            before: now.addingTimeInterval(-configuration.eventKeyRetention.seconds),
+            idempotencyBefore: now.addingTimeInterval(-configuration.idempotencyKeyRetention.seconds))
     }
 }
 

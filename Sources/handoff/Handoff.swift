@@ -19,6 +19,7 @@ struct Handoff: AsyncParsableCommand {
             Serve.self, Approvals.self, Queue.self, RouteCommand.self, Escalations.self, FeedbackCommands.self,
             Corrections.self, Labels.self, Timers.self, AuditCommand.self,
             Keys.self, Webhooks.self,
+            Calibrate.self, PatternsCommand.self, Prompts.self, Ask.self,
         ])
 }
 
@@ -90,6 +91,16 @@ func perform(_ body: () async throws -> Void) async throws {
     } catch let error as PolicyFile.LoadError {
         FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
         throw ExitCode(2)
+    } catch let error as AIRuntime.ConfigurationError {
+        FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+        throw ExitCode(2)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
     }
 }
 

@@ -41,6 +41,7 @@ final class ChatHarness: Sendable {
         groups:
           approvers: [slack:U0ALICE, slack:U0BOB]
           reviewers: [slack:U0CAROL]
+          labelers: [slack:U0CAROL, slack:U0DAVE]
           agents: [slack:U0DAVE]
           experts: [slack:U0ERIN]
         approvals:

@@ -298,6 +298,10 @@ extension ChatAppTests.Stories {
 
         let task = try await h.workflow.createLabelTask(
             LabelTaskInput(dataset: "sentiment", type: .choice(options: ["positive", "negative"]), content: "I love it"), by: "key:bot")
+        // Only labelers may label: a stranger is told so privately, and nothing is recorded.
+        let stranger = await h.fake.slash(user: People.user, channel: Channels.fallback, text: "label \(task.id) positive")
+        #expect(await eventually { await h.fake.ack(for: stranger)?.payload?.member("text")?.asString?.contains("not a labeler") == true })
+        #expect(try await h.workflow.labelTask(task.id).labelCount == 0)
         let label = await h.fake.slash(user: People.dave, channel: Channels.fallback, text: "label \(task.id) positive")
         #expect(await eventually { await h.fake.ack(for: label)?.payload?.member("text")?.asString?.contains("Labeled task #\(task.id): positive") == true })
         let feedback = try await h.workflow.requestFeedback(FeedbackRequestInput(kind: .rating, prompt: "Was this helpful?"), by: "key:bot")

@@ -70,7 +70,7 @@ import Testing
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let log = Task.detached { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        let log = Task { String(decoding: await readToEnd(err.fileHandleForReading), as: UTF8.self) }
         // Wait for the database to appear (created and migrated on first start).
         let started = Date()
         while !FileManager.default.fileExists(atPath: db), Date().timeIntervalSince(started) < 20 {

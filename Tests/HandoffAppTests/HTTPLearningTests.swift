@@ -14,7 +14,9 @@ import Testing
                                            headers: [("Idempotency-Key", "fb-1")])
             #expect(asked.status == 201, "\(asked.text)")
             #expect(asked.json["options"]?.array.count == 2)
-            let replay = try await app.post("/v1/feedback", key: k.agent, #"{"prompt":"Was this right?"}"#, headers: [("Idempotency-Key", "fb-1")])
+            let replay = try await app.post("/v1/feedback", key: k.agent,
+                                            #"{"kind":"choice","options":["helpful","wrong"],"prompt":"Was this right?","subject":"30 days","channel":"web","deadline":"2h"}"#,
+                                            headers: [("Idempotency-Key", "fb-1")])
             #expect(replay.status == 200)
             #expect(replay.json["id"]?.int == asked.json["id"]?.int)
             expectError(try await app.post("/v1/feedback", key: k.agent, #"{"kind":"poll","prompt":"?"}"#), 400, "invalid", field: "kind")

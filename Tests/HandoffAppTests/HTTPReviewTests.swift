@@ -13,7 +13,8 @@ import Testing
                                          #"{"queue":"default","priority":"low","title":"low one","query":"q1","answer":"a1","confidence":0.5}"#,
                                          headers: [("Idempotency-Key", "item-1")])
             #expect(low.status == 201, "\(low.text)")
-            let replay = try await app.post("/v1/review-items", key: k.agent, #"{"queue":"default","priority":"low","title":"low one"}"#,
+            let replay = try await app.post("/v1/review-items", key: k.agent,
+                                            #"{"queue":"default","priority":"low","title":"low one","query":"q1","answer":"a1","confidence":0.5}"#,
                                             headers: [("Idempotency-Key", "item-1")])
             #expect(replay.status == 200)
             #expect(replay.header("Idempotent-Replayed") == "true")
@@ -111,10 +112,14 @@ import Testing
             #expect(opened.status == 201, "\(opened.text)")
             #expect(opened.json["tier"]?.string == "agent")
             #expect(opened.json["reason"]?.string == "angry customer")
-            let replay = try await app.post("/v1/escalations", key: k.agent, #"{"query":"My order never came"}"#,
+            let replay = try await app.post("/v1/escalations", key: k.agent,
+                                            #"{"query":"My order never came","context":"order 123","reason":"angry customer","requester":"slack:U9"}"#,
                                             headers: [("Idempotency-Key", "esc-1")])
             #expect(replay.status == 200)
             #expect(replay.json["id"]?.int == opened.json["id"]?.int)
+            // The same key for a different request is a client bug: refused, nothing created.
+            expectError(try await app.post("/v1/escalations", key: k.agent, #"{"query":"Something else entirely"}"#,
+                                            headers: [("Idempotency-Key", "esc-1")]), 400, "invalid", field: "Idempotency-Key")
             expectError(try await app.post("/v1/escalations", key: k.agent, #"{"context":"x"}"#), 400, "invalid", field: "query")
             expectError(try await app.post("/v1/escalations", key: k.agent, #"{"query":"x","tier":"ceo"}"#), 400, "invalid", field: "tier")
 

@@ -9,7 +9,7 @@ struct LabelingTests {
     let directory = People.directory
 
     func task(_ type: LabelType, content: String = "The battery died after two days.", overlap: Int = 1,
-              labelers: [String] = []) throws(WorkflowError) -> LabelTask
+              labelers: [String] = ["*"]) throws(WorkflowError) -> LabelTask
     {
         try LabelingMachine.create(id: LabelTaskID(1), input: LabelTaskInput(dataset: "reviews", type: type, content: content,
                                                                              overlap: overlap, labelers: labelers),
@@ -92,6 +92,13 @@ struct LabelingTests {
     }
 
     // MARK: Overlap
+
+    @Test func labelersMustBeNamed() throws {
+        expectRefusal(.invalid, "anyone", field: "labelers") { try task(.text, labelers: []) }
+        let restricted = try task(.text)
+        #expect(LabelTaskInput(dataset: "d", type: .text, content: "c").labelers == ["labelers"])
+        _ = restricted
+    }
 
     @Test func overlapKIsEnforced() throws {
         var t = try task(.choice(options: ["positive", "negative"]), overlap: 2)

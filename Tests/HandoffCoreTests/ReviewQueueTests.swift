@@ -7,7 +7,7 @@ import Testing
 struct ReviewQueueTests {
     let clock = ManualClock()
     let directory = People.directory
-    let queue = QueueConfig(lease: .minutes(15), sla: .hours(4), reviewsRequired: 1, reviewers: [], channel: "reviews")
+    let queue = QueueConfig(lease: .minutes(15), sla: .hours(4), reviewsRequired: 1, reviewers: ["*"], channel: "reviews")
 
     func enqueue(_ id: Int64 = 1, reviewsRequired: Int = 1, priority: Priority = .medium) throws -> ReviewItem {
         var config = queue
@@ -87,6 +87,16 @@ struct ReviewQueueTests {
         expectRefusal(.notAllowed, "not a reviewer") { try claim(item, by: People.alice, queue: restricted) }
         #expect(try claim(item, by: People.meg, queue: restricted).leaseHolder == "slack:meg")
         #expect(try claim(item, by: People.root, queue: restricted).leaseHolder == "cli:root")
+    }
+
+    /// The default is the reviewers group, never "anyone": letting any chat user approve review items
+    /// would have to be written out as "*".
+    @Test func byDefaultOnlyReviewersMayClaim() throws {
+        let item = try enqueue()
+        #expect(QueueConfig().reviewers == ["reviewers"])
+        expectRefusal(.notAllowed, "not a reviewer") { try claim(item, by: People.meg, queue: QueueConfig()) }
+        #expect(try claim(item, by: People.alice, queue: QueueConfig()).leaseHolder == "slack:alice")
+        expectRefusal(.notAllowed, "not a reviewer") { try claim(item, by: People.alice, queue: QueueConfig(reviewers: [])) }
     }
 
     @Test func severalReviewsComeFromDifferentReviewers() throws {

@@ -43,6 +43,25 @@ struct ConfidenceParserTests {
         #expect((try? ConfidenceParser.parse("Take the highway").get()) == nil)
     }
 
+    /// A number that is not a rating must never become one: these would otherwise auto-send.
+    @Test func detachedNumbersAreNotRatings() throws {
+        #expect(try ConfidenceParser.parse("Low confidence overall; 1 source agreed").get() == 0.3)
+        #expect(try ConfidenceParser.parse("High confidence, though step 1 was unclear").get() == 0.85)
+        #expect((try? ConfidenceParser.parse("I checked 1 source").get()) == nil)
+        #expect((try? ConfidenceParser.parse("There are 2 answers and 1 is right").get()) == nil)
+        #expect(try ConfidenceParser.parse("I'd rate it 0.7").get() == 0.7)
+        #expect(try ConfidenceParser.parse("I am 90% sure").get() == 0.9)
+        #expect(try ConfidenceParser.parse("certainty level - 6/10").get() == 0.6)
+    }
+
+    @Test func contradictoryRatingsGoToAPerson() {
+        guard case .failure(let failure) = ConfidenceParser.parse("Low confidence, maybe 90%") else {
+            Issue.record("contradicting ratings must not be read")
+            return
+        }
+        #expect(failure.reason.contains("contradict"))
+    }
+
     @Test func aProbabilityIsNeverDividedByAHundred() throws {
         let value = try ConfidenceParser.parse("0.85").get()
         #expect(value == 0.85)

@@ -92,6 +92,8 @@ import Testing
             // The first caller meets the 429; a second caller who comes after it must wait out the window too.
             async let a = client.postMessage(token: bot, channel: "C0TEST", text: "one")
             #expect(await eventually { await fake.calls("chat.postMessage").contains { $0.status == 429 } })
+            // "After it" means after the client has read the 429, not merely after the fake sent it.
+            #expect(await eventually { await client.rateLimitedUntil("chat.postMessage") != nil })
             async let b = client.postMessage(token: bot, channel: "C0TEST", text: "two")
             let (first, second) = try await (a, b)
             #expect(first.messageID != second.messageID)

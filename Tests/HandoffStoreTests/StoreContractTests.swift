@@ -56,7 +56,7 @@ struct StoreContractTests {
         let enqueued = try f.reviewItem(1)
         try await store.commit(.inserting(enqueued), now: f.now)
         f.clock.advance(by: 10)
-        let claimed = try ReviewMachine.claim(enqueued.entity, by: alice, queue: QueueConfig(), directory: approvers, now: f.now)
+        let claimed = try ReviewMachine.claim(enqueued.entity, by: alice, queue: QueueConfig(reviewers: ["*"]), directory: approvers, now: f.now)
         try await store.commit(.updating(claimed, from: 1), now: f.now)
         f.clock.advance(by: 20)
         let submitted = try ReviewMachine.submit(claimed.entity, verdict: .rejected, feedback: "wrong window", correctedAnswer: "14 days",
@@ -184,7 +184,7 @@ struct StoreContractTests {
             let directory = Directory(groups: ["reviewers": ["slack:alice"]])
             let enqueued = try f.reviewItem(1, reviewsRequired: 2)
             try await store.commit(.inserting(enqueued), now: f.now)
-            let claimed = try ReviewMachine.claim(enqueued.entity, by: alice, queue: QueueConfig(reviewsRequired: 2), directory: directory, now: f.now)
+            let claimed = try ReviewMachine.claim(enqueued.entity, by: alice, queue: QueueConfig(reviewsRequired: 2, reviewers: ["*"]), directory: directory, now: f.now)
             try await store.commit(.updating(claimed, from: 1), now: f.now)
             let submitted = try ReviewMachine.submit(claimed.entity, verdict: .approved, feedback: nil, correctedAnswer: nil, by: alice, now: f.now)
             let review = try #require(submitted.entity.reviews.last)
@@ -193,7 +193,7 @@ struct StoreContractTests {
             try await store.commit(first, now: f.now)
 
             // A second change set whose update succeeds but whose review row already exists.
-            let released = try ReviewMachine.claim(submitted.entity, by: bob, queue: QueueConfig(reviewsRequired: 2),
+            let released = try ReviewMachine.claim(submitted.entity, by: bob, queue: QueueConfig(reviewsRequired: 2, reviewers: ["*"]),
                                                    directory: Directory(groups: [:]), now: f.now)
             var second = try ChangeSet.updating(released, from: 3, event: EventKey(source: "slack", key: "Ev-dup-review"))
             second.reviews.append((ReviewItemID(1), "support", review))
@@ -238,9 +238,65 @@ struct StoreContractTests {
             try await store.commit(.inserting(try f.approval(1), event: EventKey(source: "slack", key: "old")), now: f.now)
             f.clock.advance(.hours(25))
             try await store.commit(.inserting(try f.approval(2), event: EventKey(source: "slack", key: "new")), now: f.now)
-            #expect(try await store.pruneEventKeys(before: f.now.addingTimeInterval(-86_400)) == 1)
+            #expect(try await store.pruneEventKeys(before: f.now.addingTimeInterval(-86_400),
+                                                   idempotencyBefore: f.now.addingTimeInterval(-30 * 86_400)) == 1)
             #expect(try await store.eventEntity(source: "slack", key: "old") == nil)
             #expect(try await store.eventEntity(source: "slack", key: "new") != nil)
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func idempotencyKeysOutliveChatEventKeys(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let f = Fixtures()
+            let key = EventKey(source: "api:key:agent", key: "deploy-42", requestHash: "abc")
+            try await store.commit(.inserting(try f.approval(1), event: key), now: f.now)
+            try await store.commit(.inserting(try f.approval(2), event: EventKey(source: "slack", key: "Ev9")), now: f.now)
+            f.clock.advance(.hours(48))
+            let pruned = try await store.pruneEventKeys(before: f.now.addingTimeInterval(-86_400),
+                                                        idempotencyBefore: f.now.addingTimeInterval(-30 * 86_400))
+            #expect(pruned == 1, "only the day-old chat key goes")
+            let record = try #require(try await store.eventRecord(source: "api:key:agent", key: "deploy-42"))
+            #expect(record.entity == EntityRef(kind: .approval, id: 1))
+            #expect(record.requestHash == "abc")
+            f.clock.advance(.hours(24 * 30))
+            #expect(try await store.pruneEventKeys(before: f.now.addingTimeInterval(-86_400),
+                                                   idempotencyBefore: f.now.addingTimeInterval(-30 * 86_400)) == 1)
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func anOutboxRowIsLeasedToOneDeliverer(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let f = Fixtures()
+            let a = EntityRef(kind: .approval, id: 1)
+            var cs = ChangeSet()
+            cs.outbox = [OutboxDraft(kind: .webhook, entity: a, destination: "https://agent.example/hook")]
+            try await store.commit(cs, now: f.now)
+            let row = try #require(try await store.dueOutbox(now: f.now, kinds: [.webhook], limit: 10).first)
+            let until = f.now.addingTimeInterval(120)
+            #expect(try await store.claimOutbox(row.id, until: until, now: f.now))
+            #expect(try await store.claimOutbox(row.id, until: until, now: f.now) == false, "a second process must not take it")
+            #expect(try await store.dueOutbox(now: f.now, kinds: [.webhook], limit: 10).isEmpty, "a leased row is not due")
+            // A deliverer that died: the lease runs out and the row is due again.
+            let later = until.addingTimeInterval(1)
+            #expect(try await store.dueOutbox(now: later, kinds: [.webhook], limit: 10).map(\.id) == [row.id])
+            #expect(try await store.claimOutbox(row.id, until: later.addingTimeInterval(120), now: later))
+            try await store.markOutboxRetry(row.id, at: later, error: "HTTP 500")
+            #expect(try await store.dueOutbox(now: later, kinds: [.webhook], limit: 10).map(\.id) == [row.id], "a retry releases the lease")
+            try await store.markOutboxDone(row.id)
+            #expect(try await store.claimOutbox(row.id, until: later.addingTimeInterval(120), now: later) == false)
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func aGeneratedValueIsStoredOnce(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let f = Fixtures()
+            let first = try await store.insertValueIfAbsent("one", forKey: "secret", at: f.now)
+            let second = try await store.insertValueIfAbsent("two", forKey: "secret", at: f.now)
+            #expect(first == "one")
+            #expect(second == "one", "the second process must adopt the stored secret")
         }
     }
 
@@ -366,7 +422,7 @@ struct StoreContractTests {
                                (5, "support", .critical), (6, "billing", .critical), (7, "support", .critical)], into: store, f)
             // Item 7 is claimed by someone: not claimable.
             let seven = try #require(try await store.reviewItem(ReviewItemID(7)))
-            let claimed = try ReviewMachine.claim(seven.value, by: bob, queue: QueueConfig(), directory: Directory(), now: f.now)
+            let claimed = try ReviewMachine.claim(seven.value, by: bob, queue: QueueConfig(reviewers: ["*"]), directory: Directory(), now: f.now)
             try await store.commit(.updating(claimed, from: seven.version), now: f.now)
 
             var order: [Int64] = []
@@ -389,7 +445,7 @@ struct StoreContractTests {
             let f = Fixtures()
             try await enqueue([(1, "support", .critical), (2, "support", .low)], into: store, f)
             let item = try #require(try await store.reviewItem(ReviewItemID(1)))
-            let claimed = try ReviewMachine.claim(item.value, by: alice, queue: QueueConfig(reviewsRequired: 2), directory: Directory(), now: f.now)
+            let claimed = try ReviewMachine.claim(item.value, by: alice, queue: QueueConfig(reviewsRequired: 2, reviewers: ["*"]), directory: Directory(), now: f.now)
             try await store.commit(.updating(claimed, from: 1), now: f.now)
             let submitted = try ReviewMachine.submit(claimed.entity, verdict: .approved, feedback: nil, correctedAnswer: nil, by: alice, now: f.now)
             var cs = try ChangeSet.updating(submitted, from: 2)
@@ -408,7 +464,7 @@ struct StoreContractTests {
                 store: any WorkflowStore, clock: ManualClock) async throws {
         let item = try #require(try await store.reviewItem(ReviewItemID(id)))
         clock.set(item.value.pendingSince.addingTimeInterval(waited))
-        let claimed = try ReviewMachine.claim(item.value, by: actor, queue: QueueConfig(), directory: Directory(), now: clock.now())
+        let claimed = try ReviewMachine.claim(item.value, by: actor, queue: QueueConfig(reviewers: ["*"]), directory: Directory(), now: clock.now())
         try await store.commit(.updating(claimed, from: item.version), now: clock.now())
         clock.advance(by: decided)
         let submitted = try ReviewMachine.submit(claimed.entity, verdict: verdict, feedback: verdict == .approved ? nil : "not right",
@@ -432,7 +488,7 @@ struct StoreContractTests {
             }
             // Item 11 claimed, item 12 pending, item 13 pending and past its SLA.
             let eleven = try #require(try await store.reviewItem(ReviewItemID(11)))
-            try await store.commit(.updating(try ReviewMachine.claim(eleven.value, by: alice, queue: QueueConfig(), directory: Directory(),
+            try await store.commit(.updating(try ReviewMachine.claim(eleven.value, by: alice, queue: QueueConfig(reviewers: ["*"]), directory: Directory(),
                                                                      now: f.now), from: 1), now: f.now)
             let thirteen = try #require(try await store.reviewItem(ReviewItemID(13)))
             try await store.commit(.updating(try #require(ReviewMachine.slaLapsed(thirteen.value, now: f.now)), from: 1), now: f.now)

@@ -89,7 +89,7 @@ struct Fixtures {
             id: ReviewItemID(id),
             request: ReviewItemRequest(queue: queue, priority: priority,
                                        content: ReviewContent(query: "question \(id)", answer: "answer \(id)", confidence: 0.4)),
-            queue: QueueConfig(reviewsRequired: reviewsRequired), by: "key:agent", now: now)
+            queue: QueueConfig(reviewsRequired: reviewsRequired, reviewers: ["*"]), by: "key:agent", now: now)
     }
 
     func escalation(_ id: Int64) throws -> Transition<Escalation> {
@@ -114,7 +114,7 @@ struct Fixtures {
         try LabelingMachine.create(
             id: LabelTaskID(id),
             input: LabelTaskInput(dataset: dataset, type: .choice(options: ["positive", "negative", "neutral"]),
-                                  content: "text \(id)", overlap: overlap),
+                                  content: "text \(id)", overlap: overlap, labelers: ["*"]),
             by: "key:loader", now: now)
     }
 }

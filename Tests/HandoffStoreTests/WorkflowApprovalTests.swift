@@ -172,4 +172,27 @@ struct WorkflowApprovalTests {
             #expect(try await workflow.decisionRefusal(approval.id, by: Who.alice) == nil)
         }
     }
+
+    @Test func anIdempotencyKeyReusedForADifferentRequestIsRefused() async throws {
+        try await WorkflowHarness.with { _, workflow in
+            let key = EventKey(source: "api:key:agent", key: "k-1")
+            let request = ApprovalRequest(action: "deploy", arguments: .object(["v": .int(1)]), requester: "key:agent")
+            let (first, created) = try await workflow.requestApproval(request, idempotencyKey: key)
+            #expect(created)
+            let (again, createdAgain) = try await workflow.requestApproval(request, idempotencyKey: key)
+            #expect(!createdAgain)
+            #expect(again.id == first.id)
+            var other = request
+            other.arguments = .object(["v": .int(2)])
+            do {
+                _ = try await workflow.requestApproval(other, idempotencyKey: key)
+                Issue.record("a reused key with different arguments must be refused")
+            } catch let error as WorkflowError {
+                #expect(error.code == .invalid)
+                #expect(error.field == "Idempotency-Key")
+                #expect(error.message.contains("different request"))
+            }
+            #expect(try await workflow.approvals(limit: 10).count == 1)
+        }
+    }
 }

@@ -198,7 +198,7 @@ struct WorkflowLabelingTests {
             var expected = AgreementAccumulator()
             for unit in 0..<12 {
                 let task = try await workflow.createLabelTask(
-                    LabelTaskInput(dataset: "kripp", type: .rating(min: 1, max: 5), content: "unit \(unit + 1)", overlap: 4), by: "key:loader")
+                    LabelTaskInput(dataset: "kripp", type: .rating(min: 1, max: 5), content: "unit \(unit + 1)", overlap: 4, labelers: ["*"]), by: "key:loader")
                 var values: [Double] = []
                 for (o, row) in rows.enumerated() {
                     guard let value = row[unit] else { continue }
@@ -231,7 +231,7 @@ struct WorkflowLabelingTests {
             let options = ["c1", "c2", "c3", "c4", "c5"]
             for row in counts {
                 let task = try await workflow.createLabelTask(
-                    LabelTaskInput(dataset: "fleiss", type: .choice(options: options), content: "subject", overlap: 14), by: "key:loader")
+                    LabelTaskInput(dataset: "fleiss", type: .choice(options: options), content: "subject", overlap: 14, labelers: ["*"]), by: "key:loader")
                 var rater = 0
                 for (category, n) in row.enumerated() {
                     for _ in 0..<n {

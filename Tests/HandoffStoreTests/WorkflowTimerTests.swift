@@ -26,6 +26,25 @@ struct WorkflowTimerTests {
         }.count
     }
 
+    @Test func aBrokenTimerDoesNotBlockTheOthers() async throws {
+        try await WorkflowHarness.with { harness, workflow in
+            let broken = try await workflow.requestApproval(approvalRequest(1)).approval
+            let healthy = try await workflow.requestApproval(approvalRequest(2)).approval
+            // Damage the first approval's row so loading it fails.
+            let sqlite = try #require(workflow.store as? SQLWorkflowStore)
+            _ = try await sqlite.database.write([WriteStep(SQLStatement(
+                "UPDATE approvals SET data = 'not json' WHERE id = ?", [.integer(broken.id.rawValue)]))])
+            harness.clock.advance(by: 3600 + 1)
+            #expect(try await workflow.fireDueTimers() == 1)
+            #expect(try await workflow.approval(healthy.id).status.name == "expired")
+            // The broken timer was pushed back a minute, not dropped and not retried in a hot loop.
+            let timers = try await workflow.store.timers(of: broken.ref)
+            #expect(timers.map(\.kind) == [.expiry])
+            #expect(timers.first?.dueAt == harness.clock.now().addingTimeInterval(60))
+            #expect(try await workflow.fireDueTimers() == 0)
+        }
+    }
+
     @Test func overdueTimersFireExactlyOnceAfterARestart() async throws {
         let harness = try WorkflowHarness()
         defer { harness.directory.remove() }

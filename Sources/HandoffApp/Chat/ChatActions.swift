@@ -177,7 +177,7 @@ package struct ChatActions: Sendable {
                 guard let match = options.first(where: { wanted.contains($0.lowercased()) }) else {
                     try await markHandled(key)
                     return [.privately(RichText([.text("Feedback #\(feedback.id) asks for one of: \(options.joined(separator: ", ")). Use the buttons or "),
-                                                 .code("/\(Command.slashName) rate \(feedback.id) <choice>"), .text(".")]))]
+                                                 .command("rate \(feedback.id) <choice>"), .text(".")]))]
                 }
                 value = match
             }
@@ -239,6 +239,8 @@ package struct ChatActions: Sendable {
                 if !replies.contains(where: { if case .privately = $0 { true } else { false } }) { replies.append(.acknowledge(.approve)) }
                 return replies
             }
+            // The lease holder's reply on an AI answer's review card is the corrected answer (ChatAnswering.swift).
+            if let replies = try await ChatAnswering(workflow: workflow).correction(text, on: card, event: event, key: key) { return replies }
             return []
         }
         guard addressedToBot else { return [] }
@@ -253,6 +255,8 @@ package struct ChatActions: Sendable {
             entity = e.ref
             return []  // the workflow's notice tells the user someone will answer
         }
+        // Anything else is a question for the AI layer, answered in this conversation (ChatAnswering.swift).
+        if let replies = try await ChatAnswering(workflow: workflow).question(text, origin: origin(of: event), event: event, key: key) { return replies }
         try await markHandled(key)
         return [.privately(RichText([.text("I can take commands ("), .code("help"), .text(" lists them), or say \"I want to talk to a person\" and someone will answer you here.")]))]
     }
@@ -289,7 +293,7 @@ package struct ChatActions: Sendable {
         switch parsed {
         case .help:
             try await markHandled(key)
-            return [.privately(.plain(Command.helpText()))]
+            return [.privately(Command.helpRichText())]
         case .queue:
             try await markHandled(key)
             return [.privately(try await queueSummary())]
@@ -355,12 +359,11 @@ package struct ChatActions: Sendable {
     }
 
     private func claim(_ target: ClaimTarget, implied: EntityRef?, actor: Actor, key: EventKey, entity: inout EntityRef?) async throws -> [ChatReply] {
-        let resolveHint = "/\(Command.slashName) resolve"
         switch target {
         case .escalation(let id):
             entity = EntityRef(kind: .escalation, id: id)
             let e = try await workflow.claimEscalation(EscalationID(id), by: actor, event: key)
-            return [.privately(claimed(e, hint: resolveHint))]
+            return [.privately(claimed(e))]
         case .queue(let name):
             guard let item = try await workflow.claimNext(queue: name, by: actor, event: key) else {
                 try await markHandled(key)
@@ -373,7 +376,7 @@ package struct ChatActions: Sendable {
                 entity = implied
                 switch implied.kind {
                 case .escalation:
-                    return [.privately(claimed(try await workflow.claimEscalation(EscalationID(implied.id), by: actor, event: key), hint: resolveHint))]
+                    return [.privately(claimed(try await workflow.claimEscalation(EscalationID(implied.id), by: actor, event: key)))]
                 case .reviewItem:
                     return [.privately(claimed(try await workflow.claim(ReviewItemID(implied.id), by: actor, event: key)))]
                 default:
@@ -382,7 +385,7 @@ package struct ChatActions: Sendable {
             }
             if let e = try await workflow.nextOpenEscalation(for: actor) {
                 entity = e.ref
-                return [.privately(claimed(try await workflow.claimEscalation(e.id, by: actor, event: key), hint: resolveHint))]
+                return [.privately(claimed(try await workflow.claimEscalation(e.id, by: actor, event: key)))]
             }
             for (name, queue) in workflow.policy.queues.sorted(by: { $0.key < $1.key })
             where queue.reviewers.isEmpty || workflow.policy.directory.mayActFor(actor, anyOf: queue.reviewers) {
@@ -396,9 +399,9 @@ package struct ChatActions: Sendable {
         }
     }
 
-    private func claimed(_ e: Escalation, hint: String) -> RichText {
+    private func claimed(_ e: Escalation) -> RichText {
         RichText([.text("✋ You claimed escalation #\(e.id): “"), .text(String(e.query.prefix(300))), .text("”. Answer with "),
-                  .code("\(hint) \(e.id) <answer>"), .text(" or reply "), .code("resolve <answer>"), .text(" in its thread.")])
+                  .command("resolve \(e.id) <answer>"), .text(" or reply "), .code("resolve <answer>"), .text(" in its thread.")])
     }
 
     private func claimed(_ item: ReviewItem) -> RichText {

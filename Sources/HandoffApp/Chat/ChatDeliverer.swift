@@ -79,7 +79,10 @@ package struct ChatDeliverer: OutboxDeliverer {
         }
         var posted = 0
         for adapter in adapters.values.sorted(by: { $0.platform < $1.platform }) {
-            guard let channel = chat.channel(for: destination, platform: adapter.platform) else { continue }
+            // A card for one person's conversation (the 👍/👎 under an AI answer) goes into it, on its platform only.
+            let conversation = ConversationRef(encoded: destination)
+            let target = conversation.map { $0.platform == adapter.platform ? $0.channel : nil } ?? chat.channel(for: destination, platform: adapter.platform)
+            guard let channel = target else { continue }
             let nonce = "handoff-\(message.id)-\(adapter.platform)"
             let existing = try await store.cards(of: message.entity).first { $0.nonce == nonce }
             if existing?.state == .posted {
@@ -93,6 +96,7 @@ package struct ChatDeliverer: OutboxDeliverer {
                 try await store.cardPosted(existing.id, messageID: found.messageID, threadID: found.threadID, at: workflow.clock.now())
                 logger.info("reconciled a card whose post reply was lost", metadata: ["card": "\(existing.id)", "message": "\(found.messageID)"])
                 posted += 1
+                await decorate(card, found, adapter: adapter)
                 continue
             }
             let rowID: Int64
@@ -100,14 +104,15 @@ package struct ChatDeliverer: OutboxDeliverer {
                 rowID = existing.id
             } else {
                 rowID = try await store.beginCard(entity: message.entity, platform: adapter.platform, destination: destination,
-                                                  channel: channel, threadID: nil, nonce: nonce, at: workflow.clock.now())
+                                                  channel: channel, threadID: conversation?.thread, nonce: nonce, at: workflow.clock.now())
             }
             do {
                 let sent = try await lanes.run("\(adapter.platform)|\(channel)") {
-                    try await adapter.postCard(card, channel: channel, thread: nil, nonce: nonce)
+                    try await adapter.postCard(card, channel: channel, thread: conversation?.thread, nonce: nonce)
                 }
                 try await store.cardPosted(rowID, messageID: sent.messageID, threadID: sent.threadID, at: workflow.clock.now())
                 posted += 1
+                await decorate(card, sent, adapter: adapter)
             } catch let error as ChatDeliveryError {
                 // A definite refusal means nothing was posted; a transient failure may have posted, so the
                 // ref stays `posting` and the next attempt looks for it first.
@@ -136,9 +141,12 @@ package struct ChatDeliverer: OutboxDeliverer {
             }
             guard target.state == .posted, let messageID = target.messageID else { continue }
             do {
+                // One key per outbox row and card, so a retried edit is one edit on platforms that dedupe sends.
+                let key = "update-\(message.id)-\(ref.id)"
                 try await lanes.run("\(ref.platform)|\(ref.channel)") {
-                    try await adapter.updateCard(card, channel: ref.channel, messageID: messageID)
+                    try await adapter.updateCard(card, channel: ref.channel, messageID: messageID, idempotencyKey: key)
                 }
+                await decorate(card, PostedMessage(channel: ref.channel, messageID: messageID, threadID: ref.threadID), adapter: adapter)
             } catch let error as ChatDeliveryError where error.code == .permanent {
                 // e.g. message_not_found: the state is kept; this card cannot show it. Say so, do not loop.
                 problems.append("card \(ref.channel)/\(messageID): \(error.message)")
@@ -172,8 +180,22 @@ package struct ChatDeliverer: OutboxDeliverer {
             return
         }
         let lane = "\(conversation.platform)|\(conversation.channel ?? "dm:\(conversation.user ?? "")")"
+        let key = "notify-\(message.id)"
         try await lanes.run(lane) {
-            try await adapter.send(.plain(payload.text), to: conversation)
+            try await adapter.send(.plain(payload.text), to: conversation, idempotencyKey: key)
+        }
+    }
+
+    /// What the platform adds next to a card (Matrix seeds its reaction keys); best effort, since the
+    /// card itself is already there and a person can still reply with a command.
+    private func decorate(_ card: Card, _ posted: PostedMessage, adapter: any ChatAdapter) async {
+        do {
+            try await lanes.run("\(adapter.platform)|\(posted.channel)") {
+                try await adapter.decorateCard(card, posted: posted)
+            }
+        } catch {
+            logger.warning("could not decorate a card", metadata: ["platform": "\(adapter.platform)", "message": "\(posted.messageID)",
+                                                                "error": "\(error)"])
         }
     }
 }

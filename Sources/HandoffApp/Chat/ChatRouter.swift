@@ -87,6 +87,15 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         }
     }
 
+    /// A batch in one transaction (one disk sync), for platforms that confirm a whole batch at once.
+    /// Batches carry no ack replies; they are processed by the loop like single events.
+    package func accept(batch: [RawInbound]) async throws -> [Acceptance] {
+        guard !batch.isEmpty else { return [] }
+        let isNew = try await workflow.store.recordInbound(batch.map { ($0.platform, $0.key, $0.payload) }, at: workflow.clock.now())
+        if isNew.contains(true) { wake.signal() }
+        return isNew.map { $0 ? .recorded : .duplicate }
+    }
+
     // MARK: Service
 
     package func run() async throws {

@@ -94,6 +94,7 @@ extension Dashboard {
             }
         }
         page(router, "/stats") { _, _, viewer in try await stats(viewer) }
+        registerCalibration(router)
     }
 
     // MARK: Formatting

@@ -22,10 +22,7 @@ struct SessionCodec: Sendable {
     static let storeKey = "dashboard.session_secret"
 
     static func loadSecret(store: any WorkflowStore, now: Date) async throws -> SigningSecret {
-        if let stored = try await store.value(forKey: storeKey), !stored.isEmpty { return SigningSecret(stored) }
-        try await store.setValue(APIKeys.randomToken(length: 48), forKey: storeKey, at: now)
-        guard let stored = try await store.value(forKey: storeKey) else { throw StoreError.corrupt("session secret vanished") }
-        return SigningSecret(stored)
+        try await WebhookSignature.storedSecret(key: storeKey, store: store, now: now) { APIKeys.randomToken(length: 48) }
     }
 
     private func mac(_ text: String) -> String {

@@ -118,8 +118,10 @@ package struct APIError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `callbackUrl` → `callback_url`: fields are named as the caller wrote them.
+    /// `callbackUrl` → `callback_url`: fields are named as the caller wrote them. Header names
+    /// (`Idempotency-Key`) and names already in snake_case stay as they are.
     package static func wireName(_ name: String) -> String {
+        guard !name.contains("-"), name.first?.isLowercase ?? false else { return name }
         var out = ""
         for ch in name {
             if ch.isUppercase {

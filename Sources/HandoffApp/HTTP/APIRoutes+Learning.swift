@@ -160,7 +160,7 @@ extension APIRoutes {
             }
             let task = try await workflow.createLabelTask(
                 LabelTaskInput(dataset: body.dataset, type: type, content: body.content, instructions: body.instructions,
-                               overlap: body.overlap ?? 1, labelers: body.labelers ?? []),
+                               overlap: body.overlap ?? 1, labelers: body.labelers ?? ["labelers"]),
                 by: principal.actor.id, idempotencyKey: try kit.idempotencyKey(request, principal))
             return try kit.json(LabelTaskView(task), status: .created)
         }

@@ -61,12 +61,15 @@ package enum WebhookSignature {
         if let configured = environment["HANDOFF_WEBHOOK_SECRET"], !configured.isEmpty {
             return SigningSecret(configured)
         }
-        if let stored = try await store.value(forKey: storeKey), !stored.isEmpty {
-            return SigningSecret(stored)
-        }
-        try await store.setValue("whsec_" + APIKeys.randomToken(length: 43), forKey: storeKey, at: now)
-        // Read back: if another process stored one at the same moment, everyone uses the surviving value.
-        guard let stored = try await store.value(forKey: storeKey) else { throw StoreError.corrupt("webhook secret vanished") }
-        return SigningSecret(stored)
+        return try await storedSecret(key: storeKey, store: store, now: now) { "whsec_" + APIKeys.randomToken(length: 43) }
+    }
+
+    /// A secret kept in the database: the stored one, or a new one stored only if none exists, so two
+    /// processes starting at once end up with the same value.
+    package static func storedSecret(
+        key: String, store: any WorkflowStore, now: Date, generate: () -> String
+    ) async throws -> SigningSecret {
+        if let stored = try await store.value(forKey: key), !stored.isEmpty { return SigningSecret(stored) }
+        return SigningSecret(try await store.insertValueIfAbsent(generate(), forKey: key, at: now))
     }
 }
