@@ -43,8 +43,14 @@ package struct HandoffApplication: Sendable {
         services += ai.services
         var httpServer: HTTPServerService?
         if configuration.http.enabled {
-            let server = try await HTTPServerService(workflow: workflow, configuration: configuration.http,
-                                                     mount: { router in chat.mountSlackRoutes(on: router) })
+            // One watcher per process for commits other processes make (CLI decisions, a second serve),
+            // so long-polls wake on those too; it stops after the server.
+            let commits = CommitWatcher(store: workflow.store, configuration: configuration.http.commitWatcher,
+                                        logger: Logger(label: "handoff.commit-watcher"))
+            services.append(commits)
+            let server = try await HTTPServerService(workflow: workflow, configuration: configuration.http, commits: commits,
+                                                     mount: { router in chat.mountSlackRoutes(on: router) },
+                                                     readiness: { chat.readinessProblems() })
             services.append(server)
             httpServer = server
         }

@@ -32,7 +32,7 @@ package struct HandoffConfiguration: Sendable {
         if let host = env["HANDOFF_HOST"], !host.isEmpty { c.http.host = host }
         if let port = env["HANDOFF_PORT"].flatMap(Int.init), (0...65535).contains(port) { c.http.port = port }
         if let templates = env["HANDOFF_TEMPLATES"], !templates.isEmpty { c.http.dashboard.templatesDirectory = templates }
-        if let secret = env["HANDOFF_WEBHOOK_SECRET"], !secret.isEmpty { c.webhooks.secret = SigningSecret(secret) }
+        if let secret = env["HANDOFF_WEBHOOK_SECRET"], !secret.isEmpty { c.webhooks.secret = Secret(secret) }
         if let rate = env["HANDOFF_RATE_LIMIT"].flatMap(Double.init), rate >= 0 { c.http.rateLimit.requestsPerSecond = rate }
         if let burst = env["HANDOFF_RATE_BURST"].flatMap(Double.init), burst >= 1 { c.http.rateLimit.burst = burst }
         if let bytes = env["HANDOFF_MAX_BODY_BYTES"].flatMap(Int.init), bytes > 0 { c.http.maxBodySize = bytes }

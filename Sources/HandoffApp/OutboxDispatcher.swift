@@ -36,9 +36,10 @@ package struct OutboxDispatcher: Service {
         package var maxConcurrentEntities: Int = 16
         package var initialBackoff: Duration = .seconds(1)
         package var maxBackoff: Duration = .seconds(3600)
-        /// How long a row is held by the process delivering it; longer than any one delivery takes.
-        /// A crash mid-delivery releases it when the lease ends (the row is then delivered again).
-        package var lease: Duration = .seconds(120)
+        /// How long a row is held by the process delivering it. The lease is renewed every third of it
+        /// while the delivery runs, so a slow delivery keeps its row, and a crash mid-delivery frees the row
+        /// soon after (it is then delivered again).
+        package var lease: Duration = .seconds(20)
 
         package init() {}
     }
@@ -114,7 +115,7 @@ package struct OutboxDispatcher: Service {
             guard (try? await workflow.store.claimOutbox(message.id, until: now.addingTimeInterval(configuration.lease.seconds), now: now))
                 == true
             else { return }
-            let result = await deliverer.deliver(message)
+            let result = await withLeaseRenewed(message.id) { await deliverer.deliver(message) }
             Counter(label: "handoff_outbox_deliveries_total",
                     dimensions: [("kind", message.kind.rawValue), ("result", result.metricName)]).increment()
             do {
@@ -140,6 +141,33 @@ package struct OutboxDispatcher: Service {
                 logger.error("could not record an outbox result", metadata: ["id": "\(message.id)", "error": "\(error)"])
                 return
             }
+        }
+    }
+
+    /// Runs a delivery while renewing the row's lease every third of the lease (best effort: a failed
+    /// renewal means at worst that another process delivers the row too, which receivers dedupe).
+    func withLeaseRenewed(_ id: Int64, _ body: @Sendable () async -> DeliveryResult) async -> DeliveryResult {
+        await withTaskGroup(of: DeliveryResult?.self) { group in
+            group.addTask {
+                let every = configuration.lease / 3
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: every)
+                    } catch {
+                        return nil
+                    }
+                    let until = workflow.clock.now().addingTimeInterval(configuration.lease.seconds)
+                    do {
+                        try await workflow.store.renewOutboxLease(id, until: until)
+                    } catch {
+                        logger.warning("could not renew an outbox lease", metadata: ["id": "\(id)", "error": "\(error)"])
+                    }
+                }
+                return nil
+            }
+            let result = await body()
+            group.cancelAll()
+            return result
         }
     }
 

@@ -85,9 +85,11 @@ package enum Escaping {
         return target
     }
 
-    /// Escapes text for HTML (the dashboard, Mattermost-style markup).
+    /// Escapes text for HTML text and quoted attribute values: `& < > " '` become entities. The one
+    /// HTML escaper: Matrix `formatted_body`, the dashboard's SVG charts, Mattermost-style markup.
     package static func html(_ text: String) -> String {
         var out = ""
+        out.reserveCapacity(text.utf8.count)
         for ch in text {
             switch ch {
             case "&": out += "&amp;"

@@ -134,25 +134,52 @@ package struct CorrectionPattern: Hashable, Sendable, Codable {
 
 /// Groups corrections by the similarity of what changed, one correction at a time, so a whole table
 /// never has to be held in memory: each group keeps a token-count profile and a few example ids.
+///
+/// Memory is bounded whatever the number of corrections: at most `maxClusters` groups, each with at
+/// most `maxTokens` token counts. The approximation, when a bound is reached:
+/// - A correction that matches no group when `maxClusters` groups exist replaces the oldest group
+///   that still has a single member (a one-off change, most likely noise); when every group has two
+///   or more members, the correction is counted in ``dropped`` instead. A pattern whose first member
+///   was evicted can therefore start again and be counted one or a few short — never a frequent
+///   pattern, which stops being a singleton at its second member.
+/// - A group holding `maxTokens` distinct tokens forgets its rarest ones; those are the ones furthest
+///   from the profile (tokens held by at least half the members), so the profile is kept.
 package struct PatternClusterer: Sendable {
     package var similarity: Double
     package var maxExamples: Int
+    /// At most this many groups are kept.
+    package var maxClusters: Int
+    /// At most this many distinct tokens are counted per group.
+    package var maxTokens: Int
+    /// Corrections not counted in any group because every slot held a group of two or more.
+    package private(set) var dropped = 0
+    /// Singletons replaced by a newer correction when the group limit was reached.
+    package private(set) var evicted = 0
     private var clusters: [Cluster] = []
 
     struct Cluster: Sendable {
         var tokenCounts: [String: Int]
         var count: Int
         var examples: [CorrectionID]
+        /// When the group was made (or its slot reused): older singletons are evicted first.
+        var serial: Int
         /// Tokens held by at least half the members: the profile new members are compared with.
         var profile: Set<String> {
             Set(tokenCounts.filter { Double($0.value) * 2 >= Double(count) }.keys)
         }
     }
 
-    package init(similarity: Double = 0.5, maxExamples: Int = 3) {
+    private var serial = 0
+
+    package init(similarity: Double = 0.5, maxExamples: Int = 3, maxClusters: Int = 2_000, maxTokens: Int = 256) {
         self.similarity = similarity
         self.maxExamples = maxExamples
+        self.maxClusters = max(1, maxClusters)
+        self.maxTokens = max(1, maxTokens)
     }
+
+    /// How many groups are held now (at most ``maxClusters``).
+    package var clusterCount: Int { clusters.count }
 
     package mutating func add(id: CorrectionID, signature: Set<String>) {
         guard !signature.isEmpty else { return }
@@ -165,9 +192,29 @@ package struct PatternClusterer: Sendable {
             clusters[best.index].count += 1
             for token in signature { clusters[best.index].tokenCounts[token, default: 0] += 1 }
             if clusters[best.index].examples.count < maxExamples { clusters[best.index].examples.append(id) }
-        } else {
-            clusters.append(Cluster(tokenCounts: Dictionary(uniqueKeysWithValues: signature.map { ($0, 1) }), count: 1, examples: [id]))
+            trimTokens(of: best.index)
+            return
         }
+        serial += 1
+        let cluster = Cluster(tokenCounts: Dictionary(uniqueKeysWithValues: signature.map { ($0, 1) }), count: 1,
+                              examples: [id], serial: serial)
+        if clusters.count < maxClusters {
+            clusters.append(cluster)
+            trimTokens(of: clusters.count - 1)
+        } else if let oldest = clusters.indices.filter({ clusters[$0].count == 1 }).min(by: { clusters[$0].serial < clusters[$1].serial }) {
+            clusters[oldest] = cluster
+            trimTokens(of: oldest)
+            evicted += 1
+        } else {
+            dropped += 1
+        }
+    }
+
+    /// Keeps a group's `maxTokens` most frequent tokens (ties: alphabetical, so the result is deterministic).
+    private mutating func trimTokens(of index: Int) {
+        guard clusters[index].tokenCounts.count > maxTokens else { return }
+        let kept = clusters[index].tokenCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(maxTokens)
+        clusters[index].tokenCounts = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
     }
 
     /// Groups with at least `floor` members, largest first.

@@ -6,7 +6,12 @@ package enum JSONValue: Hashable, Sendable, Codable {
     case null
     case bool(Bool)
     case int(Int64)
+    /// A number that is not an `Int64` and that a `Double` holds exactly (its shortest text is the same number).
     case double(Double)
+    /// A number neither `Int64` nor `Double` holds exactly (an integer beyond ±2^63, or more digits than
+    /// a `Double` keeps), with its exact digits — up to `Decimal`'s 38 significant digits — so two
+    /// different numbers never share a canonical text (or an approval's arguments hash).
+    case decimal(Decimal)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -16,7 +21,7 @@ package enum JSONValue: Hashable, Sendable, Codable {
         if c.decodeNil() { self = .null }
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let i = try? c.decode(Int64.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let d = try? c.decode(Double.self) { self = Self.number(d, exactly: try? c.decode(Decimal.self)) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
         else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
@@ -32,10 +37,19 @@ package enum JSONValue: Hashable, Sendable, Codable {
         case .bool(let b): try c.encode(b)
         case .int(let i): try c.encode(i)
         case .double(let d): try c.encode(d)
+        case .decimal(let d): try c.encode(d)
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)
         }
+    }
+
+    /// A decoded non-integer-or-huge number: the `Double` when it is the same number as the digits sent
+    /// (so everything a `Double` holds keeps its canonical text, and stored hashes stay valid), else the
+    /// exact `Decimal`.
+    static func number(_ double: Double, exactly decimal: Decimal?) -> JSONValue {
+        guard let decimal, decimal.isFinite, Decimal(string: "\(double)") != decimal else { return .double(double) }
+        return .decimal(decimal)
     }
 
     /// Parses JSON text; the error says what was wrong.
@@ -76,6 +90,7 @@ package enum JSONValue: Hashable, Sendable, Codable {
             } else {
                 out += "\(d)"
             }
+        case .decimal(let d): out += d.description
         case .string(let s): Self.writeString(s, into: &out)
         case .array(let a):
             out += "["

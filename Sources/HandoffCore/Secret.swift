@@ -1,10 +1,17 @@
-/// A credential (bot token, app token, signing secret, LLM API key) that never prints its value: not in
-/// logs, not in `print(configuration)`, not in error messages.
-package struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    /// The value, for the one place that sends it (an `Authorization` header, an HMAC key).
+import Crypto
+
+/// A credential (bot token, app token, signing secret, webhook or session secret, LLM API key) that
+/// never prints its value: not in logs, not in `print(configuration)`, not in error messages, not in
+/// `debugPrint`, and not in `dump()` or any other `Mirror` walk.
+package struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The value, for the one place that sends it (an `Authorization` header, an HMAC key) or must show
+    /// it (`handoff webhooks secret`).
     package let revealed: String
 
     package init(_ value: String) { self.revealed = value }
+
+    /// The value's bytes as an HMAC key.
+    package var key: SymmetricKey { SymmetricKey(data: Array(revealed.utf8)) }
 
     /// A hint safe to log: the token kind prefix only (`xoxb-…`).
     package var description: String {
@@ -15,4 +22,7 @@ package struct Secret: Hashable, Sendable, CustomStringConvertible, CustomDebugS
     }
 
     package var debugDescription: String { description }
+
+    /// `dump()` and other reflection see the redacted hint, never the stored value.
+    package var customMirror: Mirror { Mirror(self, children: ["value": description], displayStyle: .struct) }
 }

@@ -2,26 +2,9 @@ import Foundation
 import HandoffChatKit
 import HandoffCore
 
-/// A reaction the bot saw (`m.reaction` with `rel_type: m.annotation`), kept so that its removal — a
-/// redaction naming only the reaction's event id — can be read.
-package struct MatrixReaction: Hashable, Sendable {
-    /// The reaction event's own id (what a redaction names).
-    package var eventID: String
-    package var roomID: String
-    /// The event reacted to (a card).
-    package var targetEventID: String
-    package var sender: String
-    /// The key exactly as sent (`✅`, `✔️`).
-    package var key: String
-
-    package init(eventID: String, roomID: String, targetEventID: String, sender: String, key: String) {
-        self.eventID = eventID
-        self.roomID = roomID
-        self.targetEventID = targetEventID
-        self.sender = sender
-        self.key = key
-    }
-}
+/// A reaction the bot saw: the core's ``HandoffCore/MatrixReaction``, the same value the store keeps
+/// (this name keeps `HandoffMatrix.MatrixReaction` working where the core is not imported).
+package typealias MatrixReaction = HandoffCore.MatrixReaction
 
 /// What the Matrix bot keeps between restarts: the `/sync` token, the `txnId` namespace, direct
 /// conversations, and the reactions it saw. The app backs it with the workflow store (`kv` and

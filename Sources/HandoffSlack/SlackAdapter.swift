@@ -10,6 +10,8 @@ package final class SlackAdapter: ChatAdapter {
     package struct Configuration: Sendable {
         package var botToken: Secret
         package var reactions = ReactionMap()
+        /// Pages of `conversations.history` read at most when reconciling a card whose post reply was lost.
+        package var maxHistoryPages = 50
 
         package init(botToken: Secret) { self.botToken = botToken }
     }
@@ -86,15 +88,28 @@ package final class SlackAdapter: ChatAdapter {
         }
     }
 
+    /// Looks through the channel's history since the card was recorded, page by page (following
+    /// `response_metadata.next_cursor`: a busy channel may have more messages since then than one page
+    /// holds), for the message carrying the nonce. Bounded by `maxHistoryPages`; one page is in memory at a time.
     package func findCard(nonce: String, channel: String, since: Date) async throws(ChatDeliveryError) -> PostedMessage? {
         let oldest = String(format: "%.6f", max(0, since.timeIntervalSince1970 - 60))
+        var cursor: String?
+        var pages = 0
         do {
-            for message in try await api.history(token: configuration.botToken, channel: channel, oldest: oldest, limit: 200) {
-                guard message.member(path: "metadata", "event_type")?.asString == Self.metadataEventType,
-                      message.member(path: "metadata", "event_payload", "nonce")?.asString == nonce,
-                      let ts = message.member("ts")?.asString
-                else { continue }
-                return PostedMessage(channel: channel, messageID: ts, threadID: message.member("thread_ts")?.asString)
+            repeat {
+                let page = try await api.history(token: configuration.botToken, channel: channel, oldest: oldest, limit: 200, cursor: cursor)
+                pages += 1
+                for message in page.messages {
+                    guard message.member(path: "metadata", "event_type")?.asString == Self.metadataEventType,
+                          message.member(path: "metadata", "event_payload", "nonce")?.asString == nonce,
+                          let ts = message.member("ts")?.asString
+                    else { continue }
+                    return PostedMessage(channel: channel, messageID: ts, threadID: message.member("thread_ts")?.asString)
+                }
+                cursor = page.nextCursor
+            } while cursor != nil && pages < configuration.maxHistoryPages
+            if cursor != nil {
+                logger.warning("gave up looking for a card in a long channel history", metadata: ["channel": "\(channel)", "pages": "\(pages)"])
             }
             return nil
         } catch {

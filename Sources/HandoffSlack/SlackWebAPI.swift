@@ -77,9 +77,13 @@ package struct SlackAPIError: Error, Hashable, Sendable, CustomStringConvertible
     }
 }
 
-/// The Slack Web API over HTTPS: JSON bodies, `Authorization: Bearer`, `ok:false` as failure, and 429s
-/// honoured per method (a method that got a 429 waits out its Retry-After before the next call, so
-/// nothing hammers it in parallel).
+/// The Slack Web API over HTTPS: `Authorization: Bearer`, `ok:false` as failure, and 429s honoured
+/// per method (a method that got a 429 waits out its Retry-After before the next call, so nothing
+/// hammers it in parallel).
+///
+/// Bodies are JSON only for the write methods Slack accepts JSON for (``jsonMethods``); every other
+/// method — the read methods (`conversations.history`, `users.info`, …) — is sent form-encoded,
+/// because Slack ignores a JSON body there and answers as if no argument had been given.
 package final class SlackWebAPIClient: Sendable {
     package struct Configuration: Sendable {
         /// `https://slack.com/api/`; tests point it at the fake.
@@ -100,6 +104,28 @@ package final class SlackWebAPIClient: Sendable {
     let configuration: Configuration
     let logger: Logger
     private let gate = RateLimitGate()
+
+    /// The methods Slack accepts `application/json` bodies for. Everything else goes form-encoded.
+    package static let jsonMethods: Set<String> = [
+        "chat.postMessage", "chat.update", "chat.postEphemeral", "chat.delete", "reactions.add", "reactions.remove", "conversations.open",
+    ]
+
+    /// `application/x-www-form-urlencoded` arguments: strings as they are, numbers and booleans as
+    /// text, objects and arrays (e.g. `blocks`) as JSON text, as Slack expects in form posts.
+    package static func formBody(_ arguments: [String: JSONValue]) -> String {
+        arguments.keys.sorted().map { name -> String in
+            let value: String
+            switch arguments[name] ?? .null {
+            case .string(let s): value = s
+            case .bool(let b): value = b ? "true" : "false"
+            case .int(let i): value = String(i)
+            case .double(let d): value = String(d)
+            case .null: value = ""
+            case let other: value = other.jsonText
+            }
+            return FormURLEncoding.encode(name) + "=" + FormURLEncoding.encode(value)
+        }.joined(separator: "&")
+    }
 
     package init(http: HTTPClient, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "handoff.slack.api")) {
         self.http = http
@@ -136,8 +162,13 @@ package final class SlackWebAPIClient: Sendable {
         var request = HTTPClientRequest(url: configuration.baseURL + method)
         request.method = .POST
         request.headers.add(name: "Authorization", value: "Bearer \(token.revealed)")
-        request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
-        request.body = .bytes(ByteBuffer(string: JSONValue.object(arguments).jsonText))
+        if Self.jsonMethods.contains(method) {
+            request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+            request.body = .bytes(ByteBuffer(string: JSONValue.object(arguments).jsonText))
+        } else {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: Self.formBody(arguments)))
+        }
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
@@ -254,11 +285,16 @@ extension SlackWebAPIClient {
         return id
     }
 
-    /// Recent messages of a channel, newest first, with their metadata.
-    package func history(token: Secret, channel: String, oldest: String?, limit: Int = 100) async throws(SlackAPIError) -> [JSONValue] {
+    /// One page of a channel's recent messages, newest first, with their metadata, and the cursor of
+    /// the next page (nil on the last one).
+    package func history(token: Secret, channel: String, oldest: String?, limit: Int = 100,
+                         cursor: String? = nil) async throws(SlackAPIError) -> (messages: [JSONValue], nextCursor: String?)
+    {
         var args: [String: JSONValue] = ["channel": .string(channel), "limit": .int(Int64(limit)), "include_all_metadata": .bool(true)]
         if let oldest { args["oldest"] = .string(oldest) }
+        if let cursor { args["cursor"] = .string(cursor) }
         let r = try await call("conversations.history", token: token, args)
-        return r.member("messages")?.asArray ?? []
+        let next = r.member(path: "response_metadata", "next_cursor")?.asString.flatMap { $0.isEmpty ? nil : $0 }
+        return (r.member("messages")?.asArray ?? [], next)
     }
 }

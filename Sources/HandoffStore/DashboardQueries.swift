@@ -41,8 +41,8 @@ package struct DecisionTiming: Hashable, Sendable {
 /// Queries behind the web dashboard and `/metrics`. Every one is an indexed lookup, an aggregate, or a
 /// page with a LIMIT: nothing reads a whole table into memory.
 extension SQLWorkflowStore {
-    /// Indexes the dashboard's queries need, created if missing (idempotent, so safe on every start).
-    /// They belong in a numbered migration; until one exists, the HTTP service applies them at start.
+    /// Pending approvals, open and breached escalations, and open SLA breaches: four indexed counts
+    /// (the indexes are in the migrations, `0003_dashboard` among them).
     package func dashboardCounts() async throws -> DashboardCounts {
         DashboardCounts(
             pendingApprovals: Int(try await database.scalar("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")),

@@ -1,28 +1,9 @@
 import Foundation
 import HandoffCore
 
-/// A Matrix reaction (`m.reaction`, `m.annotation`) the bot saw, kept so that its removal — a
-/// redaction that names only the reaction's event id — can be read as "this person took back this
-/// key on this card".
-package struct MatrixReactionRecord: Hashable, Sendable {
-    /// The reaction's own event id (`$r1`): what a redaction names.
-    package var eventID: String
-    package var roomID: String
-    /// The event reacted to (the card's event id).
-    package var targetEventID: String
-    /// Who reacted (`@alice:example.org`).
-    package var sender: String
-    /// The reaction key exactly as sent (`✅`, `✔️`).
-    package var key: String
-
-    package init(eventID: String, roomID: String, targetEventID: String, sender: String, key: String) {
-        self.eventID = eventID
-        self.roomID = roomID
-        self.targetEventID = targetEventID
-        self.sender = sender
-        self.key = key
-    }
-}
+/// The store's name for a Matrix reaction it keeps (``HandoffCore/MatrixReaction``: the adapter and
+/// the store share one type).
+package typealias MatrixReactionRecord = MatrixReaction
 
 extension SQLWorkflowStore {
     // MARK: Matrix reactions

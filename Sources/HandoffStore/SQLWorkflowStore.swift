@@ -176,8 +176,19 @@ package final class SQLWorkflowStore: WorkflowStore {
         return out
     }
 
+    /// Every queue that has items, in order: a skip scan over the (queue, status) index — one index
+    /// seek per distinct queue, however many items each holds (a plain DISTINCT walks every entry).
     package func queueNames() async throws -> [String] {
-        try await database.read("SELECT DISTINCT queue FROM review_items ORDER BY queue").compactMap { $0["queue"].string }
+        try await database.read(
+            """
+            WITH RECURSIVE names(queue) AS (
+                SELECT MIN(queue) FROM review_items
+                UNION ALL
+                SELECT (SELECT MIN(r.queue) FROM review_items r WHERE r.queue > names.queue) FROM names WHERE names.queue IS NOT NULL
+            )
+            SELECT queue FROM names WHERE queue IS NOT NULL
+            """
+        ).compactMap { $0["queue"].string }
     }
 
     package func escalation(_ id: EscalationID) async throws -> Versioned<Escalation>? { try await one(Escalation.self, id.rawValue) }
@@ -420,6 +431,12 @@ package final class SQLWorkflowStore: WorkflowStore {
             WHERE id = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until <= ?)
             """, [SQLValue(until), .integer(id), SQLValue(now)]))])
         return (r.first?.changes ?? 0) == 1
+    }
+
+    package func renewOutboxLease(_ id: Int64, until: Date) async throws {
+        _ = try await database.write([WriteStep(SQLStatement(
+            "UPDATE outbox SET lease_until = ? WHERE id = ? AND status = 'pending' AND lease_until IS NOT NULL",
+            [SQLValue(until), .integer(id)]))])
     }
 
     package func ping() async throws { _ = try await database.read("SELECT 1 AS one") }

@@ -101,4 +101,42 @@ package final class SQLiteDatabase: SQLDatabase {
     package func close() async throws {
         try pool.close()
     }
+
+    /// SQLite's plan for a statement, one line per step (`SEARCH t USING INDEX …`, `SCAN t`, …), for
+    /// tests and diagnostics. It runs on the writer connection so writes can be explained too; an
+    /// `EXPLAIN QUERY PLAN` changes nothing.
+    package func queryPlan(_ statement: SQLStatement) async throws -> [String] {
+        try await pool.write { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement.sql, arguments: Self.arguments(statement.binds))
+                .compactMap { $0["detail"] as String? }
+        }
+    }
+
+    /// A probe with its own read-only connection to the file: SQLite's `data_version` is per
+    /// connection and changes when any *other* connection commits, so the pool's connections (which
+    /// this process writes through) cannot serve.
+    package func makeChangeProbe() throws -> (any ChangeProbe)? {
+        var config = GRDB.Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(1)
+        config.label = "handoff.change-probe"
+        do {
+            return SQLiteChangeProbe(queue: try DatabaseQueue(path: path, configuration: config))
+        } catch {
+            throw StoreError.unavailable("cannot open a change probe on \(path): \(error)")
+        }
+    }
+}
+
+/// `PRAGMA data_version` on one dedicated connection.
+final class SQLiteChangeProbe: ChangeProbe {
+    let queue: DatabaseQueue
+
+    init(queue: DatabaseQueue) { self.queue = queue }
+
+    func version() async throws -> Int64 {
+        try await queue.read { db in try Int64.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+    }
+
+    func close() async throws { try queue.close() }
 }

@@ -369,5 +369,17 @@ package enum Schema {
             "CREATE INDEX ai_prompts_proposed ON ai_prompts (id) WHERE status = 'proposed'",
             "CREATE INDEX ai_prompts_approval ON ai_prompts (approval_id) WHERE approval_id IS NOT NULL",
         ]),
+        Migration(name: "0006_inbound_retry", statements: [
+            // When a pending inbound event may be tried again (ms since 1970; 0 = now): a transient
+            // failure backs off here, persisted, so the router never re-reads rows that are waiting and
+            // newer events are not starved behind them.
+            "ALTER TABLE inbound_events ADD COLUMN next_attempt_at {int} NOT NULL DEFAULT 0",
+            "CREATE INDEX inbound_events_due ON inbound_events (next_attempt_at, id) WHERE status = 'pending'",
+        ]),
+        Migration(name: "0007_reviewer_queue_stats", statements: [
+            // A reviewer's time to decide within one queue (stats per queue and reviewer): count and
+            // percentiles read only that reviewer's reviews of that queue, in decide_ms order.
+            "CREATE INDEX reviews_queue_reviewer_decide ON reviews (queue, reviewer, decide_ms)",
+        ]),
     ]
 }

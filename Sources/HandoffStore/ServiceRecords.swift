@@ -116,12 +116,6 @@ extension SQLWorkflowStore {
             [.text(error == nil ? "done" : "failed"), SQLValue(at), SQLValue(error.map { String($0.prefix(1000)) }), .integer(id)]))])
     }
 
-    package func retryInbound(_ id: Int64, error: String) async throws {
-        _ = try await database.write([WriteStep(SQLStatement(
-            "UPDATE inbound_events SET attempts = attempts + 1, last_error = ? WHERE id = ?",
-            [.text(String(error.prefix(1000))), .integer(id)]))])
-    }
-
     /// Forgets processed events older than the cutoff (their effects' event keys stay in `inbox`).
     package func pruneInbound(before: Date) async throws -> Int {
         let r = try await database.write([WriteStep(SQLStatement(

@@ -110,6 +110,9 @@ package protocol WorkflowStore: Sendable {
     func outbox(of entity: EntityRef) async throws -> [OutboxMessage]
     /// Takes a due row for delivery until `until`; false when another process holds it (or it is done).
     func claimOutbox(_ id: Int64, until: Date, now: Date) async throws -> Bool
+    /// Extends the lease of a row this process is still delivering (so a short lease can be used and a
+    /// crashed process's rows come free soon).
+    func renewOutboxLease(_ id: Int64, until: Date) async throws
     func markOutboxDone(_ id: Int64) async throws
     func markOutboxRetry(_ id: Int64, at: Date, error: String) async throws
     func markOutboxFailed(_ id: Int64, error: String) async throws
@@ -117,9 +120,14 @@ package protocol WorkflowStore: Sendable {
     // Inbound chat events: durable before the ack, processed after it.
     func recordInbound(platform: String, eventKey: String, payload: String, at: Date) async throws -> Bool
     func recordInbound(_ events: [(platform: String, eventKey: String, payload: String)], at: Date) async throws -> [Bool]
+    /// Every pending event, in arrival order (whatever its backoff): for checks that all were processed.
     func pendingInbound(platform: String?, limit: Int) async throws -> [InboundEvent]
+    /// Pending events due now on these platforms (InboundRetry.swift); backed-off rows are left out.
+    func dueInbound(platforms: Set<String>, now: Date, limit: Int) async throws -> [InboundEvent]
     func finishInbound(_ id: Int64, failed error: String?, at: Date) async throws
-    func retryInbound(_ id: Int64, error: String) async throws
+    /// A transient failure: count it and try again at `next`; the event stays pending.
+    func retryInbound(_ id: Int64, error: String, next: Date) async throws
+    func failedInbound(limit: Int) async throws -> [(event: InboundEvent, error: String)]
     func pruneInbound(before: Date) async throws -> Int
 
     // API keys, cards the bot posted, and small durable values (sync tokens, cursors).
@@ -143,6 +151,9 @@ package protocol WorkflowStore: Sendable {
     func pruneEventKeys(before: Date, idempotencyBefore: Date) async throws -> Int
     /// True when the database answers.
     func ping() async throws
+    /// A probe that notices commits made through other connections (other processes), or nil when the
+    /// backend cannot tell (ChangeProbe.swift).
+    func makeChangeProbe() throws -> (any ChangeProbe)?
     func close() async throws
 
     // Dashboard and metrics (DashboardQueries.swift): indexed counts, aggregates and bounded pages.

@@ -49,6 +49,9 @@ package final class FakeSlack: Sendable {
         package var disconnectGrace: Duration = .seconds(10)
         /// Echo the bot's own channel posts back as `message` events with `bot_id` (edge case A12).
         package var echoBotMessages = false
+        /// Most messages one `conversations.history` page returns, whatever the `limit` asked (Slack
+        /// may return fewer than asked and point to the rest with `response_metadata.next_cursor`).
+        package var historyPageSize = 200
         /// Known people: id → name (`users.info`).
         package var users: [String: String] = ["U0ALICE": "alice", "U0BOB": "bob", "U0CAROL": "carol", "U0DAVE": "dave",
                                                 "U0ERIN": "erin", "U0MALLORY": "mallory", "U0USER": "user"]
@@ -56,10 +59,18 @@ package final class FakeSlack: Sendable {
         package init() {}
     }
 
+    /// The Web API methods that accept `application/json` bodies (Slack's write methods); a JSON body
+    /// to any other method is ignored, as Slack does.
+    package static let jsonMethods: Set<String> = [
+        "chat.postMessage", "chat.update", "chat.postEphemeral", "chat.delete", "reactions.add", "reactions.remove", "conversations.open",
+    ]
+
     /// One Web API call as the fake saw it.
     package struct APICall: Sendable {
         package var method: String
         package var arguments: [String: JSONValue]
+        /// The request's Content-Type (a read method sent as JSON had its arguments ignored).
+        package var contentType: String = ""
         package var token: String?
         package var at: ContinuousClock.Instant
         package var status: Int
@@ -173,15 +184,22 @@ package final class FakeSlack: Sendable {
             let body = try await request.body.collect(upTo: 8 << 20)
             let text = String(buffer: body)
             var arguments: [String: JSONValue] = [:]
-            if (request.headers[.contentType] ?? "").contains("json") {
-                if case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) { arguments = o }
+            let contentType = request.headers[.contentType] ?? ""
+            if contentType.contains("json") {
+                // Like Slack: only write methods read a JSON body; read methods (conversations.history,
+                // users.info, …) ignore it and answer as if no argument had been given.
+                if FakeSlack.jsonMethods.contains(method),
+                   case .object(let o)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+                {
+                    arguments = o
+                }
             } else {
                 for (k, v) in FakeSlack.formFields(text) { arguments[k] = .string(v) }
             }
             var token: String?
             if let auth = request.headers[.authorization], auth.hasPrefix("Bearer ") { token = String(auth.dropFirst(7)) }
             if token == nil, case .string(let t)? = arguments["token"] { token = t }
-            let reply = await state.api(method, token: token, arguments)
+            let reply = await state.api(method, token: token, arguments, contentType: contentType)
             var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
             if let retryAfter = reply.retryAfter { headers[HTTPField.Name("Retry-After")!] = String(retryAfter) }
             return Response(status: .init(code: reply.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: reply.body.canonicalText)))
@@ -325,6 +343,12 @@ package final class FakeSlack: Sendable {
 
     /// The next `times` calls of a method answer `{"ok":false,"error":error}` on HTTP 200.
     package func failNext(_ method: String, error: String, times: Int = 1) async { await state.inject(method, error: error, times: times) }
+
+    /// The next `times` calls of a method answer HTTP `status` (a 5xx); with `applied`, each call takes
+    /// effect first and only its reply is lost (a post that landed although the bot saw an error).
+    package func failNext(_ method: String, status: Int, applied: Bool = false, times: Int = 1) async {
+        await state.injectStatus(method, status: status, applied: applied, times: times)
+    }
 
     /// The next `times` calls of a method answer HTTP 429 with `Retry-After: seconds`; calls inside that
     /// window are answered 429 again and recorded in ``callsDuringRateLimit()``.

@@ -64,6 +64,8 @@ actor FakeSlackState {
     private(set) var hammering: [FakeSlack.APICall] = []
     private var injectedErrors: [String: [String]] = [:]
     private var injectedRateLimits: [String: [Int]] = [:]
+    /// HTTP statuses to answer with (5xx), and whether the call takes effect first (the reply is lost).
+    private var injectedStatuses: [String: [(status: Int, applied: Bool)]] = [:]
     private var rateLimitedUntil: [String: ContinuousClock.Instant] = [:]
     private var tsCounter: Int64 = 0
     private var eventCounter = 0
@@ -275,6 +277,10 @@ actor FakeSlackState {
         injectedErrors[method, default: []] += Array(repeating: error, count: times)
     }
 
+    func injectStatus(_ method: String, status: Int, applied: Bool, times: Int) {
+        injectedStatuses[method, default: []] += Array(repeating: (status, applied), count: times)
+    }
+
     func injectRateLimit(_ method: String, seconds: Int, times: Int) {
         injectedRateLimits[method, default: []] += Array(repeating: seconds, count: times)
     }
@@ -309,12 +315,22 @@ actor FakeSlackState {
         return s.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber) }
     }
 
-    func api(_ method: String, token: String?, _ args: [String: JSONValue]) async -> Reply {
+    func api(_ method: String, token: String?, _ args: [String: JSONValue], contentType: String = "") async -> Reply {
         let now = ContinuousClock.now
         // A call while the method's Retry-After window is open is hammering (edge case A20).
         let hammered = rateLimitedUntil[method].map { $0 > now } ?? false
-        let reply = answer(method, token: token, args, now: now)
-        var call = FakeSlack.APICall(method: method, arguments: args, token: token, at: now, status: reply.status, error: nil)
+        let reply: Reply
+        if var statuses = injectedStatuses[method], !statuses.isEmpty, rateLimitedUntil[method].map({ $0 <= now }) ?? true {
+            let injected = statuses.removeFirst()
+            injectedStatuses[method] = statuses
+            // A 5xx from Slack's edge: maybe after the call took effect (the reply is what got lost).
+            if injected.applied { _ = answer(method, token: token, args, now: now) }
+            reply = Reply(status: injected.status, body: .object(["ok": .bool(false), "error": .string("internal_error")]))
+        } else {
+            reply = answer(method, token: token, args, now: now)
+        }
+        var call = FakeSlack.APICall(method: method, arguments: args, contentType: contentType, token: token, at: now, status: reply.status,
+                                     error: nil)
         if case .object(let o) = reply.body, case .string(let e)? = o["error"] { call.error = e }
         calls.append(call)
         if hammered { hammering.append(call) }
@@ -397,17 +413,31 @@ actor FakeSlackState {
             guard let users = Self.string(args["users"]), !users.contains(","), configuration.users[users] != nil else { return fail("user_not_found") }
             return ok(["channel": .object(["id": .string(FakeSlack.dmChannel(for: users))])])
         case "conversations.history":
-            guard let channel = Self.string(args["channel"]), Self.isChannelID(channel) else { return fail("channel_not_found") }
+            guard let channel = Self.string(args["channel"]) else { return fail("invalid_arguments") }
+            guard Self.isChannelID(channel) else { return fail("channel_not_found") }
             let oldest = Self.string(args["oldest"]).flatMap(Double.init) ?? 0
-            let includeMetadata = args["include_all_metadata"] == .bool(true)
-            let list = messages.filter { $0.channel == channel && ($0.threadTS == nil || $0.threadTS == $0.ts) && (Double($0.ts) ?? 0) > oldest }
-                .reversed().prefix(200).map { m -> JSONValue in
-                    var o: [String: JSONValue] = ["type": .string("message"), "ts": .string(m.ts), "text": .string(m.text), "user": .string(m.user)]
-                    if let bot = m.botID { o["bot_id"] = .string(bot) }
-                    if includeMetadata, let metadata = m.metadata { o["metadata"] = metadata }
-                    return .object(o)
-                }
-            return ok(["messages": .array(Array(list)), "has_more": .bool(false)])
+            let includeMetadata = args["include_all_metadata"] == .bool(true) || Self.string(args["include_all_metadata"]) == "true"
+            let asked = Self.string(args["limit"]).flatMap(Int.init) ?? { if case .int(let i)? = args["limit"] { Int(i) } else { 100 } }()
+            let pageSize = max(1, min(asked, 999, configuration.historyPageSize))
+            // The cursor is the offset into the newest-first list (opaque to the client).
+            let offset: Int
+            if let cursor = Self.string(args["cursor"]), !cursor.isEmpty {
+                guard cursor.hasPrefix("off:"), let n = Int(cursor.dropFirst(4)), n >= 0 else { return fail("invalid_cursor") }
+                offset = n
+            } else {
+                offset = 0
+            }
+            let all = messages.filter { $0.channel == channel && ($0.threadTS == nil || $0.threadTS == $0.ts) && (Double($0.ts) ?? 0) > oldest }
+                .reversed()
+            let page = all.dropFirst(offset).prefix(pageSize).map { m -> JSONValue in
+                var o: [String: JSONValue] = ["type": .string("message"), "ts": .string(m.ts), "text": .string(m.text), "user": .string(m.user)]
+                if let bot = m.botID { o["bot_id"] = .string(bot) }
+                if includeMetadata, let metadata = m.metadata { o["metadata"] = metadata }
+                return .object(o)
+            }
+            let hasMore = offset + page.count < all.count
+            return ok(["messages": .array(Array(page)), "has_more": .bool(hasMore),
+                       "response_metadata": .object(["next_cursor": .string(hasMore ? "off:\(offset + page.count)" : "")])])
         default:
             return fail("unknown_method")
         }

@@ -25,6 +25,7 @@ extension Workflow {
         try await retrying(t.entity.ref) {
             try await commit(try changeSet(t, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
         }
+        agreements.changed(t.entity.dataset)
         return t.entity
     }
 
@@ -56,6 +57,7 @@ extension Workflow {
             var cs = try changeSet(t, expectedVersion: current.version, event: event, now: now)
             cs.labels.append((label, current.value.dataset))
             try await commit(cs, now: now)
+            agreements.changed(current.value.dataset)
             return (t.entity, label)
         }
     }

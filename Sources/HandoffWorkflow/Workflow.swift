@@ -30,6 +30,8 @@ package final class Workflow: Sendable {
     package let configuration: Configuration
     package let logger: Logger
     let ids: IDAllocator
+    /// Recently computed dataset agreement (the dashboard's stats page), dropped when a dataset changes.
+    let agreements = AgreementCache()
     private let listeners = Mutex<[UInt64: @Sendable ([EntityRef]) -> Void]>([:])
     private let nextListener = Atomic<UInt64>(0)
 

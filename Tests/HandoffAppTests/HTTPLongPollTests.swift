@@ -2,6 +2,7 @@ import Foundation
 import HandoffApp
 import HandoffCore
 import HandoffTesting
+import HandoffWorkflow
 import Testing
 
 /// `GET /v1/approvals/{id}?wait=` wakes on the commit, not on a polling loop.
@@ -27,6 +28,41 @@ import Testing
             #expect(wake < .seconds(3), "long-poll took \(wake) after the commit")
             #expect(ContinuousClock.now - started < .seconds(20))
             print("long-poll wake latency after commit: \(wake)")
+        }
+    }
+
+    @Test func aDecisionCommittedByAnotherProcessWakesTheWaiter() async throws {
+        try await withTestApp { app in
+            let k = try await app.keys()
+            _ = try await app.post("/v1/approvals", key: k.agent, #"{"action":"deploy"}"#)
+            let watcher = try #require(app.app.services.compactMap { $0 as? CommitWatcher }.first, "serve runs one commit watcher")
+            #expect(app.app.services.filter { $0 is CommitWatcher }.count == 1)
+            // Idle: nobody waits, so the watcher does not read the database.
+            let idle = watcher.probes
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(watcher.probes == idle, "no data_version reads while nobody waits")
+
+            // A second workflow on the same file with its own connection pool: what the CLI or another
+            // `serve` is. Its commits never reach this process's commit listeners.
+            let other = try await HandoffApplication.openWorkflow(databasePath: app.directory.file("handoff.sqlite"),
+                                                                  policy: try PolicyFile.parse(testPolicy))
+            let started = ContinuousClock.now
+            async let waited = app.get("/v1/approvals/1?wait=30", key: k.agent)
+            #expect(await eventually { app.app.httpServer?.waitingRequests == 1 && watcher.subscribers == 1 })
+            _ = try await other.decide(ApprovalID(1), verdict: .approve, comment: "from the CLI", by: Actor("key:bob"))
+            let decidedAt = ContinuousClock.now
+            let response = try await waited
+            let wake = ContinuousClock.now - decidedAt
+            try await other.store.close()
+            #expect(response.status == 200)
+            #expect(response.json["status"]?.string == "approved")
+            #expect(response.json["decision"]?["by"]?[0]?.string == "key:bob")
+            // The watcher looks every 150 ms while someone waits; the deadline is 30 s.
+            #expect(wake < .seconds(3), "woken \(wake) after another process's commit")
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(watcher.probes > idle, "it polled while the request waited")
+            #expect(await eventually { watcher.subscribers == 0 }, "the waiter unsubscribed")
+            print("long-poll wake latency after another process's commit: \(wake)")
         }
     }
 

@@ -26,13 +26,22 @@ import Yams
     }
 
     @Test func everyRouteIsDocumentedAndEveryDocumentedRouteExists() async throws {
-        let directory = try TemporaryDirectory(prefix: "handoff-openapi")
-        defer { directory.remove() }
-        let workflow = try await HandoffApplication.openWorkflow(databasePath: directory.file("o.sqlite"), policy: WorkflowPolicy())
-        // The route list comes from the router the server actually runs.
-        let server = try await HTTPServerService(workflow: workflow, configuration: HTTPServerService.Configuration())
-        let registered = Set(server.routes)
-        try await workflow.store.close()
+        // The route list comes from the router `serve` actually runs, with Slack in HTTP mode so the
+        // Events API routes (signed by Slack, not by a key) are mounted and checked too.
+        let fake = try await FakeSlack.start()
+        let registered: Set<String>
+        do {
+            registered = try await withTestApp(configure: { c in
+                c.slack = SlackSettings(botToken: fake.configuration.botToken, signingSecret: fake.configuration.signingSecret,
+                                        apiURL: fake.apiURL)
+            }) { app in Set(try #require(app.app.httpServer, "the HTTP server runs").routes) }
+        } catch {
+            await fake.stop()
+            throw error
+        }
+        await fake.stop()
+        #expect(registered.isSuperset(of: ["POST /slack/events", "POST /slack/interactivity", "POST /slack/commands"]),
+                "Slack's HTTP routes are mounted: \(registered.sorted())")
 
         let (version, documented) = try Self.documentedRoutes()
         #expect(version.hasPrefix("3.1"), "OpenAPI 3.1, not \(version)")

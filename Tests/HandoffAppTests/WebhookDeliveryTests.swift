@@ -19,7 +19,7 @@ import Testing
     @Test func aDecisionIsPostedSignedWithTheOutboxRowAsDeliveryID() async throws {
         let receiver = try await WebhookReceiver.start()
         do {
-            try await withTestApp(configure: { $0.webhooks.secret = SigningSecret("whsec_test") }) { app in
+            try await withTestApp(configure: { $0.webhooks.secret = Secret("whsec_test") }) { app in
                 let k = try await app.keys()
                 let created = try await app.post("/v1/approvals", key: k.agent,
                                                   #"{"action":"deploy","arguments":{"v":3},"callback_url":"\#(receiver.url)","state":{"job":"j-1"}}"#)
@@ -38,11 +38,11 @@ import Testing
                 let t = try #require(parts["t"])
                 #expect(abs((Double(t) ?? 0) - Date().timeIntervalSince1970) < 60)
                 #expect(parts["v1"] == Self.expectedSignature(secret: "whsec_test", timestamp: t, body: hook.body))
-                #expect(WebhookSignature.verify(header: header, body: hook.body, secret: SigningSecret("whsec_test"), now: Date()))
-                #expect(!WebhookSignature.verify(header: header, body: hook.body + Array(" ".utf8), secret: SigningSecret("whsec_test"), now: Date()),
+                #expect(WebhookSignature.verify(header: header, body: hook.body, secret: Secret("whsec_test"), now: Date()))
+                #expect(!WebhookSignature.verify(header: header, body: hook.body + Array(" ".utf8), secret: Secret("whsec_test"), now: Date()),
                         "a changed body fails")
-                #expect(!WebhookSignature.verify(header: header, body: hook.body, secret: SigningSecret("other"), now: Date()), "another secret fails")
-                #expect(!WebhookSignature.verify(header: header, body: hook.body, secret: SigningSecret("whsec_test"),
+                #expect(!WebhookSignature.verify(header: header, body: hook.body, secret: Secret("other"), now: Date()), "another secret fails")
+                #expect(!WebhookSignature.verify(header: header, body: hook.body, secret: Secret("whsec_test"),
                                                  now: Date().addingTimeInterval(3600)), "an old timestamp fails (replay)")
 
                 // Handoff-Delivery is the outbox row id, stable across retries, so receivers can dedupe.
@@ -100,7 +100,7 @@ import Testing
             var dispatch = OutboxDispatcher.Configuration()
             dispatch.initialBackoff = .seconds(10)
             dispatch.maxBackoff = .seconds(60)
-            let deliverer = WebhookDeliverer(client: client, secret: SigningSecret("s"), clock: clock, configuration: configuration)
+            let deliverer = WebhookDeliverer(client: client, secret: Secret("s"), clock: clock, configuration: configuration)
             let dispatcher = OutboxDispatcher(workflow: workflow, deliverers: [deliverer], configuration: dispatch)
             let ref = EntityRef(kind: .approval, id: 1)
             func row() async throws -> OutboxMessage { try #require(try await workflow.store.outbox(of: ref).first { $0.kind == .webhook }) }
@@ -153,7 +153,7 @@ import Testing
         var configuration = WebhookDeliverer.Configuration()
         configuration.maxAttempts = 2
         let dispatcher = OutboxDispatcher(
-            workflow: workflow, deliverers: [WebhookDeliverer(client: client, secret: SigningSecret("s"), clock: clock, configuration: configuration)])
+            workflow: workflow, deliverers: [WebhookDeliverer(client: client, secret: Secret("s"), clock: clock, configuration: configuration)])
         try await dispatcher.drainOnce()
         clock.advance(by: 7200)
         try await dispatcher.drainOnce()
@@ -218,7 +218,7 @@ import Testing
             try #require(got.count >= 1, "the webhook kept across the restart is delivered")
             #expect(got[0].headers["handoff-delivery"] == String(kept.id))
             let header = try #require(got[0].headers["handoff-signature"])
-            #expect(WebhookSignature.verify(header: header, body: got[0].body, secret: SigningSecret(secret), now: Date()),
+            #expect(WebhookSignature.verify(header: header, body: got[0].body, secret: Secret(secret), now: Date()),
                     "signed with the secret `handoff webhooks secret` prints")
             try await second.stop(removeFiles: false)
         } catch {

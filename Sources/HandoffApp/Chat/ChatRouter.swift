@@ -4,6 +4,7 @@ import HandoffCore
 import HandoffStore
 import HandoffWorkflow
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -12,15 +13,27 @@ import Synchronization
 ///
 /// `accept` writes the raw event to `inbound_events` and returns; only then does the adapter ack, so an
 /// acked event is never lost. Slash commands, whose reply travels in the ack, are processed at once
-/// within their deadline. Everything else is processed by `run()` in arrival order: translate (the
+/// within their deadline (a bounded number at a time; beyond it the ack says the answer follows, and
+/// it does, privately). Everything else is processed by `run()` in arrival order: translate (the
 /// adapter drops its own echoes), skip keys already applied, act through ``ChatActions``, reply.
+///
+/// A transient failure (the store busy, the network, an adapter not ready) is retried for as long as
+/// it takes, with a backoff persisted on the row (`next_attempt_at`), so waiting rows are neither
+/// re-read nor in the way of newer ones. Only a payload that can never be understood is set aside as
+/// failed, loudly.
 package final class ChatRouter: Service, InboundSink, Sendable {
     package struct Configuration: Sendable {
         /// How often pending events are looked for when nothing signals.
         package var pollInterval: Duration = .milliseconds(250)
         package var batch = 100
-        /// Attempts before an event that keeps failing is set aside as failed.
-        package var maxAttempts = 8
+        /// The first wait after a transient failure; it doubles per attempt (with jitter) up to `maxRetryDelay`.
+        package var retryDelay: Duration = .milliseconds(250)
+        package var maxRetryDelay: Duration = .seconds(60)
+        /// An event still failing after this many attempts is logged as an error (and still retried).
+        package var warnAfterAttempts = 8
+        /// Slash commands processed at once to answer in their ack; beyond it the ack says the answer
+        /// follows, and the loop sends it privately.
+        package var maxInlineCommands = 64
         /// Processed raw events are kept this long (redeliveries arrive within minutes).
         package var retention: Span = .hours(24)
         package var pruneEvery: Duration = .seconds(3600)
@@ -36,10 +49,15 @@ package final class ChatRouter: Service, InboundSink, Sendable {
     private let wake = WakeSignal()
     private let inFlight = Mutex<Set<String>>([])
     private let ready = Mutex<Set<String>>([])
-    private let backoff = Mutex<[Int64: ContinuousClock.Instant]>([:])
+    /// Platforms whose adapter was refused for good (a fatal credential error), with why.
+    private let unusable = Mutex<[String: String]>([:])
+    /// Inline command jobs. The buffer is unbounded, but at most `maxInlineCommands` jobs exist at once
+    /// (each holds a permit from `inlineCommands`), so nothing is ever dropped and memory stays bounded.
     private let jobs: AsyncStream<@Sendable () async -> Void>
     private let jobsContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    private let inlineCommands = Atomic<Int>(0)
     private let processedCount = Atomic<Int>(0)
+    private let retriedCount = Atomic<Int>(0)
 
     package init(workflow: Workflow, adapters: [any ChatAdapter], chat: ChatConfiguration, configuration: Configuration = Configuration(),
                  logger: Logger = Logger(label: "handoff.chat.router"))
@@ -49,14 +67,23 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         self.actions = ChatActions(workflow: workflow, chat: chat, logger: logger)
         self.configuration = configuration
         self.logger = logger
-        (jobs, jobsContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        (jobs, jobsContinuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
     }
 
     /// Events processed so far (tests wait on it).
     package var processed: Int { processedCount.load(ordering: .relaxed) }
 
+    /// Transient failures retried so far (tests and metrics).
+    package var retried: Int { retriedCount.load(ordering: .relaxed) }
+
     /// True once the platform's adapter is prepared (its bot identity known).
     package func isReady(_ platform: String) -> Bool { ready.withLock { $0.contains(platform) } }
+
+    /// Platforms whose adapter was refused for good, with the reason (for `/readyz`).
+    package var unusablePlatforms: [String: String] { unusable.withLock { $0 } }
+
+    /// The ack text when a command's answer cannot go in the ack (too slow, or too many at once).
+    package static let holdingReply = "⏳ Working on it — the answer will appear here in a moment."
 
     // MARK: InboundSink
 
@@ -69,22 +96,50 @@ package final class ChatRouter: Service, InboundSink, Sendable {
             return .recorded
         }
         // A command answered in the ack: process it now; if it takes too long, ack with a holding reply
-        // and let the answer follow as a private message.
+        // and let the answer follow as a private message. When too many are in hand already, the loop
+        // processes this one and sends its answer privately: it is never dropped.
+        guard takeInlinePermit() else {
+            logger.notice("many commands at once: this one is answered after its ack", metadata: ["key": "\(raw.key)"])
+            wake.signal()
+            return .reply(Self.holdingReply)
+        }
         let slot = ReplySlot()
         let job: @Sendable () async -> Void = { [self] in
+            defer { self.releaseInlinePermit() }
             guard let outcome = await self.processInline(raw) else {
+                // Not handled here (a retry, or it is in hand elsewhere): the loop answers it privately.
                 _ = slot.fill(nil)
+                self.wake.signal()
                 return
             }
             let taken = slot.fill(outcome.ackText)
             await self.deliver(taken ? outcome.afterAck : outcome.replies, for: outcome.event)
             self.wake.signal()
         }
-        guard case .enqueued = jobsContinuation.yield(job) else { return .recorded }
+        guard case .enqueued = jobsContinuation.yield(job) else {
+            // Shutting down: the event is durable; the next start processes it and answers privately.
+            releaseInlinePermit()
+            return .reply(Self.holdingReply)
+        }
         switch await slot.wait(timeout: deadline) {
         case .filled(let text): return text.map { .reply($0) } ?? .recorded
-        case .timedOut: return .reply("⏳ Working on it — the answer will appear here in a moment.")
+        case .timedOut: return .reply(Self.holdingReply)
         }
+    }
+
+    private func takeInlinePermit() -> Bool {
+        let limit = max(1, configuration.maxInlineCommands)
+        var current = inlineCommands.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = inlineCommands.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    private func releaseInlinePermit() {
+        inlineCommands.subtract(1, ordering: .acquiringAndReleasing)
     }
 
     /// A batch in one transaction (one disk sync), for platforms that confirm a whole batch at once.
@@ -129,6 +184,7 @@ package final class ChatRouter: Service, InboundSink, Sendable {
                             return
                         } catch let error as ChatDeliveryError where error.code == .fatal {
                             self.logger.error("\(adapter.platform) is not usable: \(error.message); its events wait until it is fixed and restarted")
+                            self.unusable.withLock { $0[adapter.platform] = error.message }
                             return
                         } catch {
                             self.logger.warning("\(adapter.platform) is not ready; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
@@ -165,24 +221,30 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         }
     }
 
-    /// Processes one batch of recorded events in arrival order; true when the batch was full.
+    /// Processes one batch of due events (fresh ones in arrival order, then retries as they come due)
+    /// on the platforms that are ready; true when it processed a full batch (more may be due).
+    ///
+    /// Platforms that are not ready and rows still backing off are left out by the query itself, so a
+    /// batch never consists of rows that are only skipped, and a full batch means real progress.
     @discardableResult
     package func processPending() async throws -> Bool {
-        let rows = try await workflow.store.pendingInbound(platform: nil, limit: configuration.batch)
-        let now = ContinuousClock.now
+        let platforms = ready.withLock { $0 }.intersection(adapters.keys)
+        guard !platforms.isEmpty else { return false }
+        // Retry times are wall-clock (a transport concern): a manual workflow clock in tests does not freeze them.
+        let rows = try await workflow.store.dueInbound(platforms: platforms, now: Date(), limit: configuration.batch)
+        var settled = 0
         for row in rows {
             if Task.isShuttingDownGracefully { break }
-            guard isReady(row.platform) || adapters[row.platform] == nil else { continue }
-            if let until = backoff.withLock({ $0[row.id] }), until > now { continue }
             let flightKey = "\(row.platform)|\(row.eventKey)"
             guard inFlight.withLock({ $0.insert(flightKey).inserted }) else { continue }
             defer { _ = inFlight.withLock { $0.remove(flightKey) } }
-            await process(row)
+            if await process(row) { settled += 1 }
         }
-        return rows.count >= configuration.batch
+        return settled > 0 && rows.count >= configuration.batch
     }
 
-    private func process(_ row: HandoffStore.InboundEvent) async {
+    /// Handles one row and records the result; false when the result could not be recorded.
+    private func process(_ row: HandoffStore.InboundEvent) async -> Bool {
         let outcome = await handle(platform: row.platform, key: row.eventKey, payload: row.payload)
         let store = workflow.store
         do {
@@ -190,26 +252,38 @@ package final class ChatRouter: Service, InboundSink, Sendable {
             case .done:
                 await deliver(outcome.replies, for: outcome.event)
                 try await store.finishInbound(row.id, failed: nil, at: workflow.clock.now())
-                backoff.withLock { _ = $0.removeValue(forKey: row.id) }
                 processedCount.add(1, ordering: .relaxed)
             case .retry(let why):
-                if row.attempts + 1 >= configuration.maxAttempts {
-                    logger.error("giving up on a chat event", metadata: ["key": "\(row.eventKey)", "error": "\(why)"])
-                    try await store.finishInbound(row.id, failed: why, at: workflow.clock.now())
-                    processedCount.add(1, ordering: .relaxed)
+                let attempt = row.attempts + 1
+                let wait = retryDelay(afterAttempt: attempt)
+                try await store.retryInbound(row.id, error: why, next: Date().addingTimeInterval(wait.seconds))
+                retriedCount.add(1, ordering: .relaxed)
+                Counter(label: "handoff_chat_inbound_retries_total", dimensions: [("platform", row.platform)]).increment()
+                let metadata: Logger.Metadata = ["key": "\(row.eventKey)", "attempt": "\(attempt)", "in": "\(wait)", "error": "\(why)"]
+                if attempt == configuration.warnAfterAttempts {
+                    logger.error("a chat event keeps failing; it stays pending and is retried until it succeeds", metadata: metadata)
                 } else {
-                    try await store.retryInbound(row.id, error: why)
-                    let wait = Duration.milliseconds(Int64(200 * (1 << min(row.attempts, 8))))
-                    backoff.withLock { $0[row.id] = .now + wait }
+                    logger.notice("a chat event failed for now; retrying", metadata: metadata)
                 }
             case .failed(let why):
-                logger.warning("could not handle a chat event", metadata: ["key": "\(row.eventKey)", "error": "\(why)"])
+                logger.error("a chat event can never be understood; set aside as failed (nothing was done for it)",
+                             metadata: ["platform": "\(row.platform)", "key": "\(row.eventKey)", "error": "\(why)"])
+                Counter(label: "handoff_chat_inbound_failed_total", dimensions: [("platform", row.platform)]).increment()
                 try await store.finishInbound(row.id, failed: why, at: workflow.clock.now())
                 processedCount.add(1, ordering: .relaxed)
             }
+            return true
         } catch {
-            logger.error("could not record a chat event's result", metadata: ["key": "\(row.eventKey)", "error": "\(error)"])
+            logger.error("could not record a chat event's result; it stays pending", metadata: ["key": "\(row.eventKey)", "error": "\(error)"])
+            return false
         }
+    }
+
+    /// Exponential backoff with jitter in [½·d, d], capped: 250 ms, 500 ms, 1 s, … 60 s.
+    func retryDelay(afterAttempt attempt: Int) -> Duration {
+        let base = configuration.retryDelay.seconds * pow(2, Double(min(max(attempt - 1, 0), 30)))
+        let capped = min(base, configuration.maxRetryDelay.seconds)
+        return .milliseconds(Int64(capped * Double.random(in: 0.5...1.0) * 1000))
     }
 
     private func processInline(_ raw: RawInbound) async -> Handled? {
@@ -241,7 +315,8 @@ package final class ChatRouter: Service, InboundSink, Sendable {
     }
 
     private func handle(platform: String, key: String, payload: String) async -> Handled {
-        guard let adapter = adapters[platform] else { return Handled(result: .failed("no adapter for platform \(platform)")) }
+        // Rows are only taken for platforms with a ready adapter; one without waits for it (a restart with it configured).
+        guard let adapter = adapters[platform] else { return Handled(result: .retry("no adapter for platform \(platform)")) }
         do {
             if try await workflow.store.eventEntity(source: platform, key: key) != nil {
                 return Handled(result: .done)  // applied before (processed inline, or before a restart)

@@ -96,6 +96,23 @@ package struct ChatRuntime: Sendable {
     package let deliverer: ChatDeliverer?
     package let dispatcher: OutboxDispatcher?
 
+    /// Why chat makes this process not ready: a connection that stopped for good (Slack `link_disabled`
+    /// or a refused token, Matrix token loss without a password) or an adapter whose credentials were
+    /// refused. Empty while everything runs or retries (edge case A22: exits or reports unhealthy).
+    package func readinessProblems() -> [String] {
+        var problems: [String] = []
+        if case .stopped(let reason)? = socketMode?.status, reason != .shutdown {
+            problems.append("Slack Socket Mode stopped: \(reason)")
+        }
+        if case .stopped(.fatal(let why))? = matrixSync?.status {
+            problems.append("Matrix sync stopped: \(why)")
+        }
+        for (platform, why) in (router?.unusablePlatforms ?? [:]).sorted(by: { $0.key < $1.key }) {
+            problems.append("\(platform) is not usable: \(why)")
+        }
+        return problems
+    }
+
     package static let disabled = ChatRuntime(services: [], router: nil, slack: nil, socketMode: nil, slackEvents: nil, matrix: nil,
                                               matrixSync: nil, deliverer: nil, dispatcher: nil)
 

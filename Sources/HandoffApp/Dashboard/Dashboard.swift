@@ -127,13 +127,13 @@ struct Dashboard: Sendable {
     func formFields(_ request: Request) async throws -> [String: String] {
         var request = request
         let buffer = try await request.collectBody(upTo: kit.maxBodySize)
-        return FormBody.parse(String(buffer: buffer))
+        return FormURLEncoding.parse(String(buffer: buffer))
     }
 
     /// To the sign-in page, coming back to this page afterwards (a form post comes back to the overview).
     func signInRedirect(_ request: Request) -> Response {
         let next = request.method == .get ? request.uri.description : "/"
-        return redirect("/login?next=\(FormBody.encode(next))")
+        return redirect("/login?next=\(FormURLEncoding.encode(next))")
     }
 
     func redirect(_ location: String, status: HTTPResponse.Status = .seeOther) -> Response {
@@ -233,9 +233,14 @@ struct Dashboard: Sendable {
         }
     }
 
-    /// Only local paths are followed after sign-in (no open redirect).
+    /// Only local paths are followed after sign-in (no open redirect): a `/` not followed by another `/`,
+    /// with no backslash and no control character anywhere. Browsers drop tabs and newlines inside a URL
+    /// and read `\` as `/`, so `/\t/evil.com` and `/\evil.com` would otherwise reach `//evil.com`, a
+    /// scheme-relative URL to another site; a control character could also split the `Location` header.
     func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"), !next.hasPrefix("/login") else { return "/" }
+        guard let next, next.hasPrefix("/"), !next.dropFirst().hasPrefix("/"), !next.hasPrefix("/login"),
+              !next.unicodeScalars.contains(where: { $0 == "\\" || $0.properties.generalCategory == .control })
+        else { return "/" }
         return next
     }
 

@@ -180,7 +180,7 @@ extension Dashboard {
             "title": "Approvals", "status": status, "filters": filters,
             "approvals": list.map(Self.approvalRow), "has_approvals": !list.isEmpty,
         ]
-        if list.count == 50, let last = list.last { values["older"] = "/approvals?status=\(FormBody.encode(status))&before=\(last.id)" }
+        if list.count == 50, let last = list.last { values["older"] = "/approvals?status=\(FormURLEncoding.encode(status))&before=\(last.id)" }
         return render("approvals", values, viewer: viewer)
     }
 
@@ -303,6 +303,36 @@ extension Dashboard {
         }
     }
 
+    /// Span content as the browser's DOM will hold it, and where it differs from the stored text.
+    ///
+    /// Span offsets are UTF-16 offsets into the exact stored content, but the HTML parser normalizes the
+    /// text it reads: CR LF and lone CR become LF, and NUL is dropped (a leading LF right after `<pre>`
+    /// is dropped too; the template writes a guard newline for that). So the page gets the content with
+    /// those changes already made — nothing is left for the parser to change — plus, for each stored
+    /// code unit the DOM does not have, the DOM offset it is missing at. The page adds, to a DOM offset
+    /// `x`, the number of missing units before `x` to get the stored offset.
+    static func spanDisplay(_ content: String) -> (text: String, dropped: [Int]) {
+        let units = Array(content.utf16)
+        var shown: [UInt16] = []
+        shown.reserveCapacity(units.count)
+        var dropped: [Int] = []
+        var i = 0
+        while i < units.count {
+            switch units[i] {
+            case 0x0D where i + 1 < units.count && units[i + 1] == 0x0A:
+                dropped.append(shown.count)  // the CR; its LF follows
+            case 0x0D:
+                shown.append(0x0A)  // a lone CR reads as LF: same length, nothing to add
+            case 0x00:
+                dropped.append(shown.count)
+            default:
+                shown.append(units[i])
+            }
+            i += 1
+        }
+        return (String(decoding: shown, as: UTF16.self), dropped)
+    }
+
     /// Choices with their keyboard shortcut (1–9).
     static func keyed(_ values: [String]) -> [[String: String]] {
         var out: [[String: String]] = []
@@ -315,7 +345,9 @@ extension Dashboard {
     func labeling(dataset: String?, _ viewer: Viewer, error: String?, notice: String?, status: HTTPResponse.Status = .ok) async throws -> Response {
         var values: [String: Any] = ["title": "Labeling", "dataset_filter": dataset ?? ""]
         if let dataset { values["dataset"] = dataset }
-        values["datasets"] = try await workflow.store.datasets(limit: 50).map { ["name": $0, "current": $0 == dataset] as [String: Any] }
+        values["datasets"] = try await workflow.store.datasets(limit: 50).map {
+            ["name": $0, "query": FormURLEncoding.encode($0), "current": $0 == dataset] as [String: Any]
+        }
         if let error { values["error"] = error }
         if let notice { values["notice"] = notice }
         guard let task = try await workflow.nextLabelTask(dataset: dataset, for: viewer.actor.id) else {
@@ -346,7 +378,11 @@ extension Dashboard {
                 values["rating_max"] = hi
                 values["rating_input"] = true
             }
-        case .span: values["is_span"] = true
+        case .span:
+            values["is_span"] = true
+            let shown = Self.spanDisplay(task.content)
+            values["span_text"] = shown.text
+            values["span_dropped"] = shown.dropped.map(String.init).joined(separator: ",")
         case .boundingBox:
             values["is_bbox"] = true
             if let url = URL(string: task.content), ["http", "https"].contains(url.scheme?.lowercased() ?? "") {
@@ -406,7 +442,7 @@ extension Dashboard {
         var alpha: [Double] = []
         var agreementRows: [[String: Any]] = []
         for dataset in try await workflow.store.datasets(limit: 20) {
-            let a = try await workflow.agreement(dataset: dataset)
+            let a = try await workflow.recentAgreement(dataset: dataset)
             let value = a.krippendorffAlphaNominal ?? a.krippendorffAlphaInterval
             agreementNames.append(dataset)
             alpha.append(max(0, value ?? 0))

@@ -16,12 +16,12 @@ struct SessionCodec: Sendable {
         var nonce: String
     }
 
-    let secret: SigningSecret
+    let secret: Secret
 
     /// The kv key the session secret is kept under (generated once, so sessions survive restarts).
     static let storeKey = "dashboard.session_secret"
 
-    static func loadSecret(store: any WorkflowStore, now: Date) async throws -> SigningSecret {
+    static func loadSecret(store: any WorkflowStore, now: Date) async throws -> Secret {
         try await WebhookSignature.storedSecret(key: storeKey, store: store, now: now) { APIKeys.randomToken(length: 48) }
     }
 
@@ -56,46 +56,4 @@ struct SessionCodec: Sendable {
         guard let token, !token.isEmpty else { return false }
         return constantTimeEqual(token, csrfToken(for: session))
     }
-}
-
-/// `application/x-www-form-urlencoded` bodies.
-enum FormBody {
-    static func parse(_ text: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = decode(parts[0]) else { continue }
-            let value = parts.count > 1 ? (decode(parts[1]) ?? "") : ""
-            if fields[name] == nil { fields[name] = value }
-        }
-        return fields
-    }
-
-    static func decode(_ part: Substring) -> String? {
-        part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
-    }
-
-    /// Percent-encodes a value for a query string.
-    static func encode(_ value: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
-    }
-}
-
-/// HTML escaping for the text we put into markup ourselves (SVG charts); templates escape with `{{ }}`.
-func htmlEscape(_ text: String) -> String {
-    var out = ""
-    out.reserveCapacity(text.count)
-    for ch in text {
-        switch ch {
-        case "<": out += "&lt;"
-        case ">": out += "&gt;"
-        case "&": out += "&amp;"
-        case "\"": out += "&quot;"
-        case "'": out += "&#39;"
-        default: out.append(ch)
-        }
-    }
-    return out
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HandoffChatKit
 
 /// Small server-side SVG charts for the stats page. Every label is HTML-escaped here, because the
 /// markup is inserted into the page as-is.
@@ -34,18 +35,18 @@ enum SVGChart {
 
     static func frame(title: String, yMax: Double, yFormat: (Double) -> String, body: String, legend: [Series]) -> String {
         let plotHeight = height - top - bottom
-        var out = ##"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 \##(Int(width)) \##(Int(height))" role="img" aria-label="\##(htmlEscape(title))">"##
-        out += "<title>\(htmlEscape(title))</title>"
+        var out = ##"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 \##(Int(width)) \##(Int(height))" role="img" aria-label="\##(Escaping.html(title))">"##
+        out += "<title>\(Escaping.html(title))</title>"
         for i in 0...4 {
             let y = top + plotHeight - plotHeight * Double(i) / 4
             out += ##"<line x1="\##(number(left))" y1="\##(number(y))" x2="\##(number(width - right))" y2="\##(number(y))" stroke="#e5e7eb"/>"##
-            out += ##"<text x="\##(number(left - 6))" y="\##(number(y + 4))" text-anchor="end" font-size="11" fill="#6b7280">\##(htmlEscape(yFormat(yMax * Double(i) / 4)))</text>"##
+            out += ##"<text x="\##(number(left - 6))" y="\##(number(y + 4))" text-anchor="end" font-size="11" fill="#6b7280">\##(Escaping.html(yFormat(yMax * Double(i) / 4)))</text>"##
         }
         out += body
         var x = left
         for (i, series) in legend.enumerated() {
             out += ##"<rect x="\##(number(x))" y="6" width="10" height="10" fill="\##(palette[i % palette.count])"/>"##
-            out += ##"<text x="\##(number(x + 14))" y="15" font-size="12" fill="#111827">\##(htmlEscape(series.name))</text>"##
+            out += ##"<text x="\##(number(x + 14))" y="15" font-size="12" fill="#111827">\##(Escaping.html(series.name))</text>"##
             x += 24 + Double(min(series.name.count, 30)) * 7
         }
         out += "</svg>"
@@ -65,11 +66,11 @@ enum SVGChart {
         var body = ""
         let every = max(1, points / 8)
         for (i, label) in xLabels.enumerated() where i % every == 0 || i == points - 1 {
-            body += ##"<text x="\##(number(x(i)))" y="\##(number(height - bottom + 16))" text-anchor="middle" font-size="11" fill="#6b7280">\##(htmlEscape(label))</text>"##
+            body += ##"<text x="\##(number(x(i)))" y="\##(number(height - bottom + 16))" text-anchor="middle" font-size="11" fill="#6b7280">\##(Escaping.html(label))</text>"##
         }
         for (s, serie) in series.enumerated() {
             let path = serie.values.prefix(points).enumerated().map { "\(number(x($0.offset))),\(number(y($0.element)))" }.joined(separator: " ")
-            body += ##"<polyline fill="none" stroke="\##(palette[s % palette.count])" stroke-width="2" points="\##(path)"><title>\##(htmlEscape(serie.name))</title></polyline>"##
+            body += ##"<polyline fill="none" stroke="\##(palette[s % palette.count])" stroke-width="2" points="\##(path)"><title>\##(Escaping.html(serie.name))</title></polyline>"##
         }
         return frame(title: title, yMax: yMax, yFormat: { String(Int($0.rounded())) }, body: body, legend: series)
     }
@@ -94,15 +95,15 @@ enum SVGChart {
                 let value = c < serie.values.count ? serie.values[c] : 0
                 let h = plotHeight * max(0, min(value, yMax)) / yMax
                 let bx = groupX + barWidth * Double(s)
-                body += ##"<rect x="\##(number(bx))" y="\##(number(top + plotHeight - h))" width="\##(number(barWidth - 1))" height="\##(number(h))" fill="\##(palette[s % palette.count])"><title>\##(htmlEscape("\(serie.name) · \(category): \(valueFormat(value))"))</title></rect>"##
+                body += ##"<rect x="\##(number(bx))" y="\##(number(top + plotHeight - h))" width="\##(number(barWidth - 1))" height="\##(number(h))" fill="\##(palette[s % palette.count])"><title>\##(Escaping.html("\(serie.name) · \(category): \(valueFormat(value))"))</title></rect>"##
             }
             let label = category.count > 14 ? String(category.prefix(13)) + "…" : category
-            body += ##"<text x="\##(number(groupX + group * 0.4))" y="\##(number(height - bottom + 16))" text-anchor="middle" font-size="11" fill="#6b7280">\##(htmlEscape(label))</text>"##
+            body += ##"<text x="\##(number(groupX + group * 0.4))" y="\##(number(height - bottom + 16))" text-anchor="middle" font-size="11" fill="#6b7280">\##(Escaping.html(label))</text>"##
         }
         return frame(title: title, yMax: yMax, yFormat: yFormat, body: body, legend: series)
     }
 
     static func empty(title: String, text: String) -> String {
-        ##"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 \##(Int(width)) 80" role="img" aria-label="\##(htmlEscape(title))"><title>\##(htmlEscape(title))</title><text x="\##(Int(width / 2))" y="45" text-anchor="middle" font-size="13" fill="#6b7280">\##(htmlEscape(text))</text></svg>"##
+        ##"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 \##(Int(width)) 80" role="img" aria-label="\##(Escaping.html(title))"><title>\##(Escaping.html(title))</title><text x="\##(Int(width / 2))" y="45" text-anchor="middle" font-size="13" fill="#6b7280">\##(Escaping.html(text))</text></svg>"##
     }
 }

@@ -75,8 +75,10 @@ struct APIToolkit: Sendable {
 
 /// Query-string and path parsing with errors that name the parameter.
 extension Request {
+    /// A query parameter, form-decoded (`+` is a space, `%2B` a plus); nil when absent or empty.
     func query(_ name: String) -> String? {
-        uri.queryParameters.get(name).map { $0.replacingOccurrences(of: "+", with: " ") }.flatMap { $0.isEmpty ? nil : $0 }
+        guard let raw = uri.query, let value = FormURLEncoding.parse(raw)[name], !value.isEmpty else { return nil }
+        return value
     }
 
     func intQuery(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

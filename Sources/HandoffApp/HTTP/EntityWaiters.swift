@@ -4,8 +4,10 @@ import HandoffWorkflow
 import Synchronization
 
 /// Long-poll support: requests wait for a commit that touches their entity, woken by the workflow's
-/// commit listener — no polling loop. A waiter registers *before* it reads the entity, so a commit
-/// between the read and the wait is never missed (its signal is kept until the wait begins).
+/// commit listener — no polling loop for this process's commits. Commits by other processes (the CLI,
+/// another `serve` on the same file) wake every waiter through the process's ``CommitWatcher``, when
+/// one is given. A waiter registers *before* it reads the entity, so a commit between the read and the
+/// wait is never missed (its signal is kept until the wait begins).
 package final class EntityWaiters: Sendable {
     private struct State {
         var waiters: [EntityRef: [UInt64: WakeSignal]] = [:]
@@ -16,9 +18,12 @@ package final class EntityWaiters: Sendable {
 
     private let state = Mutex(State())
     let workflow: Workflow
+    /// Wakes waiters on other processes' commits; nil: this process's commits only.
+    let commits: CommitWatcher?
 
-    package init(workflow: Workflow) {
+    package init(workflow: Workflow, commits: CommitWatcher? = nil) {
         self.workflow = workflow
+        self.commits = commits
     }
 
     /// Starts listening to commits.
@@ -68,7 +73,9 @@ package final class EntityWaiters: Sendable {
             s.waiters[ref, default: [:]][s.nextToken] = signal
             return s.nextToken
         }
+        let elsewhere = token == nil ? nil : commits?.subscribe { signal.signal() }
         defer {
+            if let elsewhere { commits?.unsubscribe(elsewhere) }
             if let token {
                 state.withLock { s in
                     s.waiters[ref]?.removeValue(forKey: token)

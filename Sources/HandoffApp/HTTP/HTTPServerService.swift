@@ -25,6 +25,8 @@ package final class HTTPServerService: Service, Sendable {
         package var maxBodySize: Int = 1 << 20
         /// The longest `?wait=` a long-poll may hold a request.
         package var maxLongPoll: Duration = .seconds(60)
+        /// How `serve` notices other processes' commits for long-polls (see ``CommitWatcher``).
+        package var commitWatcher = CommitWatcher.Configuration()
         /// Per-key request rate (429 beyond it).
         package var rateLimit = RateLimiter.Configuration()
         package var dashboard = DashboardConfiguration()
@@ -42,25 +44,30 @@ package final class HTTPServerService: Service, Sendable {
     /// Every registered route as `METHOD /path` (the OpenAPI check compares these with the document).
     package let routes: [String]
 
-    /// - Parameter mount: adds routes other components serve on the same port (e.g. Slack's Events API in HTTP mode).
+    /// - Parameters:
+    ///   - commits: the process's watcher for other processes' commits, so long-polls wake on those too.
+    ///   - mount: adds routes other components serve on the same port (e.g. Slack's Events API in HTTP mode).
+    ///   - readiness: what else `/readyz` asks besides the database (e.g. chat connections that stopped for good).
     package init(workflow: Workflow, configuration: Configuration, logger: Logger = Logger(label: "handoff.http"),
-                 mount: (@Sendable (HTTPRouter) -> Void)? = nil) async throws
+                 commits: CommitWatcher? = nil, mount: (@Sendable (HTTPRouter) -> Void)? = nil,
+                 readiness: ReadinessCheck? = nil) async throws
     {
         HandoffMetrics.bootstrap()
         self.configuration = configuration
         self.workflow = workflow
         self.logger = logger
-        self.waiters = EntityWaiters(workflow: workflow)
+        self.waiters = EntityWaiters(workflow: workflow, commits: commits)
         self.decisionMetrics = DecisionMetricsRecorder(workflow: workflow)
-        let router = try await Self.makeRouter(workflow: workflow, configuration: configuration, waiters: waiters, logger: logger)
+        let router = try await Self.makeRouter(workflow: workflow, configuration: configuration, waiters: waiters, logger: logger,
+                                               readiness: readiness)
         mount?(router)
         self.routes = router.routes.map { "\($0.method.rawValue) \($0.path)" }.sorted()
         self.responder = router.buildResponder()
     }
 
     /// Builds the router with every route; tests read `routes` from it.
-    static func makeRouter(workflow: Workflow, configuration: Configuration, waiters: EntityWaiters, logger: Logger) async throws
-        -> HTTPRouter
+    static func makeRouter(workflow: Workflow, configuration: Configuration, waiters: EntityWaiters, logger: Logger,
+                           readiness: ReadinessCheck? = nil) async throws -> HTTPRouter
     {
         let router = HTTPRouter(context: BasicRequestContext.self)
         // Metrics outermost, so they count the status the caller finally gets (after error mapping).
@@ -69,7 +76,7 @@ package final class HTTPServerService: Service, Sendable {
         let kit = APIToolkit(
             workflow: workflow, authenticator: APIAuthenticator(store: workflow.store, clock: workflow.clock),
             limiter: RateLimiter(configuration: configuration.rateLimit), maxBodySize: configuration.maxBodySize)
-        OpsRoutes(workflow: workflow).register(on: router)
+        OpsRoutes(workflow: workflow, readiness: readiness).register(on: router)
         APIRoutes(kit: kit, waiters: waiters, maxLongPoll: configuration.maxLongPoll).register(on: router)
         let dashboard = try await Dashboard(workflow: workflow, kit: kit, configuration: configuration.dashboard, logger: logger)
         dashboard.register(on: router)
@@ -140,9 +147,15 @@ final class BoundPort: Sendable {
     }
 }
 
-/// `/healthz` (the process answers), `/readyz` (the database answers) and `/metrics` (Prometheus text).
+/// What `/readyz` asks besides the database: the problems that make this process not ready (a chat
+/// connection that stopped for good, …), each a sentence an operator can act on; empty when none.
+package typealias ReadinessCheck = @Sendable () -> [String]
+
+/// `/healthz` (the process answers), `/readyz` (the database answers and nothing stopped for good) and
+/// `/metrics` (Prometheus text).
 struct OpsRoutes: Sendable {
     let workflow: Workflow
+    var readiness: ReadinessCheck? = nil
 
     struct Status: Encodable { var status: String }
 
@@ -153,11 +166,15 @@ struct OpsRoutes: Sendable {
         router.get("/readyz") { _, context -> Response in
             do {
                 try await workflow.store.ping()
-                return try Self.json(Status(status: "ready"))
             } catch {
                 context.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
                 return APIError.unavailable("the database does not answer", retryAfter: 1).response
             }
+            let problems = readiness?() ?? []
+            guard problems.isEmpty else {
+                return APIError.unavailable("not ready: " + problems.joined(separator: "; ")).response
+            }
+            return try Self.json(Status(status: "ready"))
         }
         router.get("/metrics") { _, context -> Response in
             do {

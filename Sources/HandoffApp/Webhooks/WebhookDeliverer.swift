@@ -18,7 +18,7 @@ package struct WebhookDeliverer: OutboxDeliverer {
         /// Attempts before the row is marked failed (with the default backoff: about a day and a half).
         package var maxAttempts: Int = 18
         /// The secret from configuration (`HANDOFF_WEBHOOK_SECRET`); nil uses the one stored in the database.
-        package var secret: SigningSecret?
+        package var secret: Secret?
         /// Backoff, batch size and concurrency of the dispatcher that delivers webhooks.
         package var dispatcher = OutboxDispatcher.Configuration()
 
@@ -28,12 +28,12 @@ package struct WebhookDeliverer: OutboxDeliverer {
     package let kinds: Set<OutboxKind> = [.webhook]
     package let maxAttempts: Int
     let client: HTTPClient
-    let secret: SigningSecret
+    let secret: Secret
     let clock: any WorkflowClock
     let timeout: Duration
     let logger: Logger
 
-    package init(client: HTTPClient, secret: SigningSecret, clock: any WorkflowClock, configuration: Configuration,
+    package init(client: HTTPClient, secret: Secret, clock: any WorkflowClock, configuration: Configuration,
                  logger: Logger = Logger(label: "handoff.webhooks"))
     {
         self.client = client
@@ -107,7 +107,7 @@ package struct WebhookDeliverer: OutboxDeliverer {
 package struct WebhookService: Service {
     let workflow: Workflow
     let configuration: WebhookDeliverer.Configuration
-    let secret: SigningSecret
+    let secret: Secret
     let logger: Logger
 
     package init(workflow: Workflow, configuration: WebhookDeliverer.Configuration,

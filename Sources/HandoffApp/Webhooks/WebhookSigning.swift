@@ -1,21 +1,7 @@
 import Crypto
 import Foundation
+import HandoffCore
 import HandoffStore
-
-/// A secret that never prints its value (logs, `description`, string interpolation show `[redacted]`).
-package struct SigningSecret: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    private let value: String
-
-    package init(_ value: String) { self.value = value }
-
-    /// The secret's bytes, for HMAC.
-    package var key: SymmetricKey { SymmetricKey(data: Array(value.utf8)) }
-    /// The value itself, for the one place that must show it (`handoff webhooks secret`).
-    package var revealed: String { value }
-
-    package var description: String { "[redacted]" }
-    package var debugDescription: String { "[redacted]" }
-}
 
 /// `Handoff-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 package enum WebhookSignature {
@@ -24,7 +10,7 @@ package enum WebhookSignature {
     package static let eventHeaderName = "Handoff-Event"
 
     /// The hex HMAC of `"<timestamp>.<body>"`.
-    package static func mac(secret: SigningSecret, timestamp: Int64, body: [UInt8]) -> String {
+    package static func mac(secret: Secret, timestamp: Int64, body: [UInt8]) -> String {
         var hmac = HMAC<SHA256>(key: secret.key)
         hmac.update(data: Array("\(timestamp).".utf8))
         hmac.update(data: body)
@@ -32,13 +18,13 @@ package enum WebhookSignature {
     }
 
     /// The header value for a body signed at `timestamp`.
-    package static func header(secret: SigningSecret, timestamp: Int64, body: [UInt8]) -> String {
+    package static func header(secret: Secret, timestamp: Int64, body: [UInt8]) -> String {
         "t=\(timestamp),v1=\(mac(secret: secret, timestamp: timestamp, body: body))"
     }
 
     /// Verifies a header the way a receiver should: parse `t` and every `v1`, recompute, compare in
     /// constant time, and refuse timestamps further than `tolerance` seconds from `now`.
-    package static func verify(header: String, body: [UInt8], secret: SigningSecret, now: Date, tolerance: TimeInterval = 300) -> Bool {
+    package static func verify(header: String, body: [UInt8], secret: Secret, now: Date, tolerance: TimeInterval = 300) -> Bool {
         var timestamp: Int64?
         var signatures: [String] = []
         for part in header.split(separator: ",") {
@@ -57,9 +43,9 @@ package enum WebhookSignature {
 
     /// The signing secret: `HANDOFF_WEBHOOK_SECRET` when set, else the one stored in the database, else a
     /// new random one, stored so every later start (and `handoff webhooks secret`) uses the same.
-    package static func loadSecret(environment: [String: String], store: any WorkflowStore, now: Date) async throws -> SigningSecret {
+    package static func loadSecret(environment: [String: String], store: any WorkflowStore, now: Date) async throws -> Secret {
         if let configured = environment["HANDOFF_WEBHOOK_SECRET"], !configured.isEmpty {
-            return SigningSecret(configured)
+            return Secret(configured)
         }
         return try await storedSecret(key: storeKey, store: store, now: now) { "whsec_" + APIKeys.randomToken(length: 43) }
     }
@@ -68,8 +54,8 @@ package enum WebhookSignature {
     /// processes starting at once end up with the same value.
     package static func storedSecret(
         key: String, store: any WorkflowStore, now: Date, generate: () -> String
-    ) async throws -> SigningSecret {
-        if let stored = try await store.value(forKey: key), !stored.isEmpty { return SigningSecret(stored) }
-        return SigningSecret(try await store.insertValueIfAbsent(generate(), forKey: key, at: now))
+    ) async throws -> Secret {
+        if let stored = try await store.value(forKey: key), !stored.isEmpty { return Secret(stored) }
+        return Secret(try await store.insertValueIfAbsent(generate(), forKey: key, at: now))
     }
 }
