@@ -45,6 +45,8 @@ let package = Package(
             dependencies: [
                 "HandoffCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the WAL hook that moves checkpoints off the commit path (SQLiteDatabase.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -138,11 +140,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The benchmark (issue 9): the real service graph against the test support's fakes.
         .executableTarget(
             name: "handoff-bench",
             dependencies: [
-                "HandoffApp",
+                "HandoffApp", "HandoffCore", "HandoffStore", "HandoffWorkflow", "HandoffChatKit", "HandoffTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -23,7 +23,8 @@ package struct HandoffApplication: Sendable {
     {
         let (policy, source) = try configuration.loadPolicy()
         logger.info("policy loaded", metadata: ["source": "\(source)"])
-        let workflow = try await openWorkflow(databasePath: configuration.databasePath, policy: policy, clock: clock, logger: logger)
+        let workflow = try await openWorkflow(databasePath: configuration.databasePath, database: configuration.database, policy: policy,
+                                              clock: clock, logger: logger)
         var scheduler = SchedulerService.Configuration()
         scheduler.interval = configuration.schedulerInterval
         var services: [any Service] = [
@@ -49,7 +50,9 @@ package struct HandoffApplication: Sendable {
                                         logger: Logger(label: "handoff.commit-watcher"))
             services.append(commits)
             let server = try await HTTPServerService(workflow: workflow, configuration: configuration.http, commits: commits,
-                                                     mount: { router in chat.mountSlackRoutes(on: router) },
+                                                     mount: { [maxBodySize = configuration.http.maxBodySize] router in
+                                                         chat.mountSlackRoutes(on: router, maxBodySize: maxBodySize)
+                                                     },
                                                      readiness: { chat.readinessProblems() })
             services.append(server)
             httpServer = server
@@ -57,10 +60,11 @@ package struct HandoffApplication: Sendable {
         return HandoffApplication(workflow: workflow, services: services, logger: logger, httpServer: httpServer, chat: chat, ai: ai)
     }
 
-    package static func openWorkflow(databasePath: String, policy: WorkflowPolicy, clock: any WorkflowClock = SystemClock(),
+    package static func openWorkflow(databasePath: String, database settings: SQLiteDatabase.Configuration = SQLiteDatabase.Configuration(),
+                                     policy: WorkflowPolicy, clock: any WorkflowClock = SystemClock(),
                                      logger: Logger = Logger(label: "handoff")) async throws -> Workflow
     {
-        let database = try SQLiteDatabase(path: databasePath)
+        let database = try SQLiteDatabase(path: databasePath, configuration: settings)
         let store = try await SQLWorkflowStore(database: database)
         logger.info("database ready", metadata: ["path": "\(databasePath)"])
         return Workflow(store: store, clock: clock, configuration: Workflow.Configuration(policy: policy),

@@ -1,11 +1,14 @@
 import Foundation
 import HandoffCore
+import HandoffStore
 import HandoffWorkflow
 
 /// Everything `handoff serve` and the CLI read from flags and the environment.
 package struct HandoffConfiguration: Sendable {
     /// The SQLite file (`--database`, `HANDOFF_DATABASE`); created and migrated on first start.
     package var databasePath: String = "./handoff.sqlite"
+    /// SQLite connection settings (production pragmas, group commit); the benchmark turns group commit off to compare.
+    package var database = SQLiteDatabase.Configuration()
     /// The policy file (`--policy`, `HANDOFF_POLICY`); `./handoff.yaml` is used when present.
     package var policyPath: String?
     /// How often the scheduler looks for due timers when none is known to be due sooner.

@@ -33,6 +33,7 @@ package struct SchedulerService: Service {
         var lastPrune = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var fullBatch = false
+            var failed = false
             do {
                 let fired = try await workflow.fireDueTimers(limit: configuration.batch)
                 if fired > 0 { logger.info("fired due timers", metadata: ["count": "\(fired)"]) }
@@ -43,10 +44,12 @@ package struct SchedulerService: Service {
                     lastPrune = .now
                 }
             } catch {
-                logger.error("scheduler round failed", metadata: ["error": "\(error)"])
+                failed = true
+                logger.error("scheduler round failed; due timers stay due and are tried again", metadata: ["error": "\(error)"])
             }
             if fullBatch { continue }
-            let delay = await nextDelay()
+            // After a failed round the due timers are still due: wait the interval, not 1 ms, before trying again.
+            let delay = failed ? configuration.interval : await nextDelay()
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             } catch {

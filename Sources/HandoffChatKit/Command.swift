@@ -173,10 +173,10 @@ package enum CommandParser {
     package static func parse(_ raw: String, impliedID: Int64? = nil) throws(CommandError) -> ParsedCommand {
         var text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         // Tolerate the slash command typed as text ("/handoff approve 42", "handoff approve 42") and the
-        // bang form of platforms without slash commands ("!handoff approve 42", Matrix).
-        for prefix in ["/\(Command.slashName) ", "!\(Command.slashName) ", "\(Command.slashName) "] where text.lowercased().hasPrefix(prefix) {
-            text = String(text.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
-        }
+        // bang form of platforms without slash commands ("!handoff approve 42", Matrix), followed by any
+        // whitespace (a newline, a tab, the no-break space of pasted text).
+        let (head, tail) = splitFirst(text)
+        if ["/\(Command.slashName)", "!\(Command.slashName)", Command.slashName].contains(head.lowercased()) { text = tail }
         guard !text.isEmpty else { return .help(nil) }
         let (first, rest) = splitFirst(text)
         guard let command = Command(word: strip(first)) else {
@@ -197,7 +197,7 @@ package enum CommandParser {
         case .claim:
             let arg = rest.trimmingCharacters(in: .whitespaces)
             if arg.isEmpty { return .claim(.next) }
-            if arg.contains(" ") {
+            if arg.contains(where: \.isWhitespace) {
                 throw CommandError(command: command, problem: "claim takes one queue name or escalation id, not `\(arg.prefix(40))`")
             }
             if let id = number(arg) { return .claim(.escalation(id)) }
@@ -253,14 +253,16 @@ package enum CommandParser {
         return n
     }
 
+    /// Words are separated by any whitespace: spaces, tabs, newlines (a CRLF is one `Character`, so
+    /// comparing with "\n" misses it), no-break and ideographic spaces.
     private static func splitFirst(_ text: String) -> (String, String) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let space = trimmed.firstIndex(where: { $0 == " " || $0 == "\n" || $0 == "\t" }) else { return (trimmed, "") }
+        guard let space = trimmed.firstIndex(where: \.isWhitespace) else { return (trimmed, "") }
         return (String(trimmed[..<space]), String(trimmed[space...]).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private static func words(_ text: String) -> [String] {
-        text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init)
+        text.split(whereSeparator: \.isWhitespace).map(String.init)
     }
 
     /// "approve:" / "Approve," → "approve".

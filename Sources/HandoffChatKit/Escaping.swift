@@ -9,7 +9,7 @@ package enum Escaping {
     package static func slackMrkdwn(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
-        for ch in text {
+        for ch in inert(text) {
             switch ch {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
@@ -90,7 +90,7 @@ package enum Escaping {
     package static func html(_ text: String) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
-        for ch in text {
+        for ch in inert(text) {
             switch ch {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
@@ -114,7 +114,7 @@ package enum Escaping {
     /// cannot be linkified into a mention, and `matrix.to` links cannot become pills (a word joiner,
     /// U+2060, goes after the `@` and inside `matrix.to`, so the text reads the same).
     package static func matrixPlain(_ text: String) -> String {
-        neutralizeMatrix(text)
+        neutralizeMatrix(inert(text))
     }
 
     static func neutralizeMatrix(_ text: String) -> String {
@@ -155,14 +155,76 @@ package enum Escaping {
         return next.isASCII && (next.isLetter || next.isNumber || next == "[")
     }
 
-    /// Cuts escaped text to at most `limit` characters without splitting an `&…;` entity, adding `…`.
-    package static func truncate(_ text: String, to limit: Int) -> String {
-        guard text.count > limit else { return text }
-        guard limit > 1 else { return String(text.prefix(limit)) }
-        var cut = String(text.prefix(limit - 1))
-        if let amp = cut.lastIndex(of: "&"), !cut[amp...].contains(";") {
-            cut = String(cut[..<amp])
+    /// Replaces the characters that act instead of showing: C0 and C1 control characters other than
+    /// tab, line feed and carriage return (NUL ends strings in C consumers and is refused by some
+    /// homeservers' databases; ESC starts terminal sequences) and the bidirectional embedding, override
+    /// and isolate controls (U+202A–U+202E, U+2066–U+2069), which reorder the text after them so it
+    /// reads differently from what it is. Each becomes U+FFFD, so a reader sees that something was
+    /// there; the replacement is one UTF-16 unit for one, so offsets into the text stay valid.
+    /// Joiners (U+200D, U+200C), marks and variation selectors stay: emoji and scripts need them.
+    package static func inert(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isActing) else { return text }
+        var scalars = String.UnicodeScalarView()
+        scalars.reserveCapacity(text.unicodeScalars.count)
+        for scalar in text.unicodeScalars {
+            scalars.append(isActing(scalar) ? "\u{FFFD}" : scalar)
         }
-        return cut + "…"
+        return String(scalars)
+    }
+
+    /// True for the characters ``inert(_:)`` replaces.
+    package static func isActing(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09, 0x0A, 0x0D: false
+        case 0x00...0x1F, 0x7F...0x9F: true
+        case 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
+    /// Cuts escaped Slack mrkdwn to at most `limit` UTF-8 bytes, ending with `…`.
+    ///
+    /// Bytes, because Slack documents its limits in characters yet refuses some multi-byte text
+    /// (emoji, CJK) that is under the character count; a text within the limit in bytes is within it
+    /// however it is counted. The cut never splits a grapheme cluster, an `&…;` entity or a `<…>`
+    /// token (mentions and dates: after escaping, every `<` is one Handoff wrote), and a code block it
+    /// cuts open is closed again.
+    package static func truncate(_ text: String, to limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        let ellipsis = "…"
+        let fence = "```"
+        func cut(_ budget: Int) -> (text: Substring, openFence: Bool) {
+            var cut = prefix(text, bytes: max(0, budget))
+            if let amp = cut.lastIndex(of: "&"), !cut[amp...].contains(";") { cut = cut[..<amp] }
+            if let open = cut.lastIndex(of: "<"), !cut[open...].contains(">") { cut = cut[..<open] }
+            return (cut, cut.components(separatedBy: fence).count % 2 == 0)
+        }
+        guard limit >= ellipsis.utf8.count + fence.utf8.count else { return limit >= ellipsis.utf8.count ? ellipsis : "" }
+        let first = cut(limit - ellipsis.utf8.count)
+        guard first.openFence else { return String(first.text) + ellipsis }
+        let second = cut(limit - ellipsis.utf8.count - fence.utf8.count)
+        return String(second.text) + ellipsis + (second.openFence ? fence : "")
+    }
+
+    /// Plain text (no markup: Slack `plain_text`) cut to at most `limit` UTF-8 bytes, ending with `…`,
+    /// never splitting a grapheme cluster.
+    package static func truncatePlain(_ text: String, to limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        let ellipsis = "…"
+        guard limit > ellipsis.utf8.count else { return limit >= ellipsis.utf8.count ? ellipsis : "" }
+        return String(prefix(text, bytes: limit - ellipsis.utf8.count)) + ellipsis
+    }
+
+    /// The longest run of whole grapheme clusters from the start that fits in `bytes` UTF-8 bytes.
+    static func prefix(_ text: String, bytes: Int) -> Substring {
+        var used = 0
+        var end = text.startIndex
+        for index in text.indices {
+            let size = text[index].utf8.count
+            if used + size > bytes { break }
+            used += size
+            end = text.index(after: index)
+        }
+        return text[..<end]
     }
 }

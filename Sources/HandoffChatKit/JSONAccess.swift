@@ -55,10 +55,11 @@ extension JSONValue {
         return nil
     }
 
-    /// Parses JSON text from a platform (any error is a malformed payload).
+    /// Parses JSON text from a platform (any error is a malformed payload), in linear time whatever
+    /// its shape (see HandoffCore/JSONParser.swift).
     package static func parsePayload(_ text: String) throws(MalformedPayload) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            return try decodeDocument(Array(text.utf8))
         } catch {
             throw MalformedPayload(description: "not JSON: \(error)")
         }
@@ -66,7 +67,7 @@ extension JSONValue {
 
     package static func parsePayload(_ bytes: [UInt8]) throws(MalformedPayload) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            return try decodeDocument(bytes)
         } catch {
             throw MalformedPayload(description: "not JSON: \(error)")
         }

@@ -17,6 +17,14 @@ package enum JSONValue: Hashable, Sendable, Codable {
     case object([String: JSONValue])
 
     package init(from decoder: any Decoder) throws {
+        // Decoded through `JSONValue.decode(_:from:decoder:)`: the value is already parsed (type-guessing
+        // below costs time proportional to the depth for every failed guess; see JSONParser.swift).
+        if let document = decoder.userInfo[JSONValue.parsedDocumentKey] as? ParsedDocument,
+           let value = document.value(at: decoder.codingPath)
+        {
+            self = value
+            return
+        }
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }
@@ -55,7 +63,7 @@ package enum JSONValue: Hashable, Sendable, Codable {
     /// Parses JSON text; the error says what was wrong.
     package static func parse(_ text: String) throws(WorkflowError) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            return try decodeDocument(Array(text.utf8))
         } catch {
             throw .invalid("arguments", "is not valid JSON (\(Self.describe(error)))")
         }

@@ -31,7 +31,8 @@ package enum LabelValue: Hashable, Sendable, Codable {
         switch self {
         case .text(let t): t
         case .choice(let c): c
-        case .rating(let r): r == r.rounded() ? String(Int(r)) : String(r)
+        // Int(exactly:): a rating of 1e300 (a task's max can be any number) prints, it does not trap.
+        case .rating(let r): Int(exactly: r).map(String.init) ?? String(r)
         case .span(let s, let e): "[\(s), \(e))"
         case .boundingBox(let x, let y, let w, let h): "(\(x), \(y), \(w)×\(h))"
         }
@@ -91,6 +92,8 @@ package struct LabelTaskInput: Hashable, Sendable, Codable {
 package enum LabelingMachine {
     package static let maxContentLength = 100_000
     package static let maxOverlap = 100
+    /// The longest text label.
+    package static let maxTextLabelLength = 10_000
 
     package static func create(id: LabelTaskID, input: LabelTaskInput, by actor: ActorID, now: Date) throws(WorkflowError) -> Transition<LabelTask> {
         guard input.dataset.nilIfBlank != nil else { throw .invalid("dataset", "is required") }
@@ -152,7 +155,7 @@ package enum LabelingMachine {
         case (.text, .text(let t)):
             let trimmed = t.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { throw .invalid("label", "is empty") }
-            guard trimmed.count <= 10_000 else { throw .invalid("label", "is longer than 10000 characters") }
+            guard trimmed.count <= maxTextLabelLength else { throw .invalid("label", "is longer than \(maxTextLabelLength) characters") }
             return .text(trimmed)
         case (.choice(let options), .choice(let c)):
             guard let match = options.first(where: { $0.caseInsensitiveCompare(c) == .orderedSame }) else {

@@ -117,10 +117,7 @@ package final class MatrixAdapter: ChatAdapter {
     package func updateCard(_ card: Card, channel: String, messageID: String, idempotencyKey: String?) async throws(ChatDeliveryError) {
         try await ready()
         let message = try render(card)
-        let newContent = message.content(msgtype: configuration.messageType)
-        var content = MatrixMessage(body: "* " + message.body, formattedBody: "* " + message.formattedBody).content(msgtype: configuration.messageType)
-        content["m.new_content"] = .object(newContent)
-        content["m.relates_to"] = .object(["rel_type": .string("m.replace"), "event_id": .string(messageID)])
+        let content = MatrixRenderer.editContent(message, msgtype: configuration.messageType, replacing: messageID)
         let txn = idempotencyKey.map(transactions.keyed) ?? transactions.fresh()
         do {
             _ = try await client.send(room: channel, type: "m.room.message", txnID: txn, content: .object(content))

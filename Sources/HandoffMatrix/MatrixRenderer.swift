@@ -29,10 +29,13 @@ package struct MatrixMessage: Hashable, Sendable {
 
 /// Matrix's limits, checked before anything is sent.
 package enum MatrixLimits {
-    /// The whole event may be 65,536 bytes; the content is kept well under, for the envelope.
+    /// The whole event may be 65,536 bytes; the content is kept well under, for the envelope. An
+    /// edit's content counts its new content and its fallback together (the fallback is shortened).
     package static let contentBytes = 60_000
-    /// Each card field's value, in characters.
+    /// Each text of a card's title, fields and state line, in characters.
     package static let fieldCharacters = 2_000
+    /// The same when the card is still too big without its body.
+    package static let shortCharacters = 200
 }
 
 /// A card that cannot be sent, with the limit it breaks.
@@ -50,36 +53,40 @@ package struct MatrixRenderer: Sendable {
     package init(templates: CardTemplates) { self.templates = templates }
 
     package func render(_ card: Card) throws -> MatrixMessage {
-        let message = try render(card, body: card.body)
+        let message = try render(card, body: card.body, cut: MatrixLimits.fieldCharacters)
         if Self.size(message) <= MatrixLimits.contentBytes { return message }
-        // Too big even with quotes cut by the card builder: show the rest of the card without the body.
+        // Too big even with quotes cut by the card builder: show the rest of the card without the body,
+        // then with every text of it cut short (escaping can make a text several times longer in HTML).
         let short = card.body.map { _ in RichText([.text("(too long to show here; see the dashboard)")]) }
-        let smaller = try render(card, body: short)
-        guard Self.size(smaller) <= MatrixLimits.contentBytes else {
-            throw MatrixRenderError(description: "card \(card.kind.rawValue) is \(Self.size(smaller)) bytes, over Matrix's \(MatrixLimits.contentBytes)-byte limit for an event's content")
+        let smaller = try render(card, body: short, cut: MatrixLimits.fieldCharacters)
+        if Self.size(smaller) <= MatrixLimits.contentBytes { return smaller }
+        let smallest = try render(card, body: short, cut: MatrixLimits.shortCharacters)
+        guard Self.size(smallest) <= MatrixLimits.contentBytes else {
+            throw MatrixRenderError(description: "card \(card.kind.rawValue) is \(Self.size(smallest)) bytes, over Matrix's \(MatrixLimits.contentBytes)-byte limit for an event's content")
         }
-        return smaller
+        return smallest
     }
 
-    private func render(_ card: Card, body: RichText?) throws -> MatrixMessage {
+    private func render(_ card: Card, body: RichText?, cut limit: Int) throws -> MatrixMessage {
         var html: [String: Any] = [:]
         var text: [String: Any] = [:]
-        html["title"] = Escaping.matrixHTML(card.title)
-        text["title"] = Escaping.matrixPlain(card.title)
+        let title = card.title.count > limit ? String(card.title.prefix(limit)) + "…" : card.title
+        html["title"] = Escaping.matrixHTML(title)
+        text["title"] = Escaping.matrixPlain(title)
         let bodyHTML = body.map(Self.html) ?? ""
         html["body"] = bodyHTML
         text["body"] = body.map(Self.plain) ?? ""
         html["has_body"] = !bodyHTML.isEmpty
         text["has_body"] = !bodyHTML.isEmpty
         html["fields"] = card.fields.map { f -> [String: Any] in
-            ["label": Escaping.matrixHTML(f.label), "value": Self.html(Self.cut(f.value))]
+            ["label": Escaping.matrixHTML(f.label), "value": Self.html(Self.cut(f.value, to: limit))]
         }
         text["fields"] = card.fields.map { f -> [String: Any] in
-            ["label": Escaping.matrixPlain(f.label), "value": Self.plain(Self.cut(f.value))]
+            ["label": Escaping.matrixPlain(f.label), "value": Self.plain(Self.cut(f.value, to: limit))]
         }
         html["has_fields"] = !card.fields.isEmpty
         text["has_fields"] = !card.fields.isEmpty
-        let state = card.stateLine ?? RichText([])
+        let state = Self.cut(card.stateLine ?? RichText([]), to: limit)
         html["state"] = Self.html(state)
         text["state"] = Self.plain(state)
         html["has_state"] = !state.isEmpty
@@ -92,9 +99,32 @@ package struct MatrixRenderer: Sendable {
         return MatrixMessage(body: Self.tidy(plain), formattedBody: formatted.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// A message (not a card): HTML and plain text, mentioning the Matrix people it names.
+    /// A message (not a card): HTML and plain text, mentioning the Matrix people it names; long texts
+    /// (a resolution, an AI answer) are cut until the event fits Matrix's size limit.
     package static func message(_ text: RichText) -> MatrixMessage {
-        MatrixMessage(body: plain(text), formattedBody: html(text), mentions: mentionedUsers(text))
+        var message = MatrixMessage(body: plain(text), formattedBody: html(text), mentions: mentionedUsers(text))
+        for limit in [MatrixLimits.fieldCharacters * 2, MatrixLimits.shortCharacters] where size(message) > MatrixLimits.contentBytes {
+            let cut = cut(text, to: limit)
+            message = MatrixMessage(body: plain(cut), formattedBody: html(cut), mentions: mentionedUsers(cut))
+        }
+        return message
+    }
+
+    /// The content of an edit (`m.replace`): the new content in `m.new_content`, and at the top level
+    /// the `* ` fallback older clients show — the whole card when the event stays within Matrix's
+    /// limit, else its first lines (the fallback would otherwise double the event's size).
+    package static func editContent(_ message: MatrixMessage, msgtype: String, replacing messageID: String) -> [String: JSONValue] {
+        func content(_ fallback: MatrixMessage) -> [String: JSONValue] {
+            var content = fallback.content(msgtype: msgtype)
+            content["m.new_content"] = .object(message.content(msgtype: msgtype))
+            content["m.relates_to"] = .object(["rel_type": .string("m.replace"), "event_id": .string(messageID)])
+            return content
+        }
+        let full = content(MatrixMessage(body: "* " + message.body, formattedBody: "* " + message.formattedBody))
+        if JSONValue.object(full).jsonText.utf8.count <= MatrixLimits.contentBytes { return full }
+        let lines = message.body.split(separator: "\n", omittingEmptySubsequences: false).prefix(3).joined(separator: "\n")
+        let short = lines.count > MatrixLimits.shortCharacters ? String(lines.prefix(MatrixLimits.shortCharacters)) + "…" : lines
+        return content(MatrixMessage(body: "* " + short, formattedBody: "* " + Escaping.html(short).replacingOccurrences(of: "\n", with: "<br>")))
     }
 
     /// Rich text as `org.matrix.custom.html`: untrusted runs escaped and neutralized, people as pills.
@@ -166,10 +196,14 @@ package struct MatrixRenderer: Sendable {
         return localOK && serverOK
     }
 
-    private static func cut(_ text: RichText) -> RichText {
+    /// Each text run cut to `limit` characters (whole grapheme clusters), ending with `…`.
+    static func cut(_ text: RichText, to limit: Int) -> RichText {
         RichText(text.runs.map { run in
             switch run {
-            case .text(let s) where s.count > MatrixLimits.fieldCharacters: .text(String(s.prefix(MatrixLimits.fieldCharacters)) + "…")
+            case .text(let s) where s.count > limit: .text(String(s.prefix(limit)) + "…")
+            case .bold(let s) where s.count > limit: .bold(String(s.prefix(limit)) + "…")
+            case .code(let s) where s.count > limit: .code(String(s.prefix(limit)) + "…")
+            case .codeBlock(let s) where s.count > limit: .codeBlock(String(s.prefix(limit)) + "…")
             default: run
             }
         })

@@ -14,6 +14,10 @@ package struct SlackMessage: Hashable, Sendable {
 }
 
 /// Block Kit's limits (api.slack.com/reference/block-kit), checked before anything is sent.
+///
+/// Texts are measured in UTF-8 bytes: Slack documents characters, but refuses some multi-byte text
+/// (emoji, CJK) that is under the character count, and a text within the limit in bytes is within
+/// it however Slack counts. ASCII text gets the full documented length.
 package enum BlockKitLimits {
     package static let blocksPerMessage = 50
     package static let sectionText = 3000
@@ -41,8 +45,8 @@ package enum BlockKitValidator {
     package static func validate(_ message: SlackMessage) throws(BlockKitError) {
         var problems: [String] = []
         if message.text.isEmpty { problems.append("the fallback text is empty") }
-        if message.text.count > BlockKitLimits.fallbackText {
-            problems.append("the fallback text has \(message.text.count) characters (limit \(BlockKitLimits.fallbackText))")
+        if message.text.utf8.count > BlockKitLimits.fallbackText {
+            problems.append("the fallback text has \(message.text.utf8.count) bytes (limit \(BlockKitLimits.fallbackText))")
         }
         guard let blocks = message.blocks.asArray else { throw BlockKitError(problems: problems + ["blocks is not an array"]) }
         if blocks.count > BlockKitLimits.blocksPerMessage {
@@ -113,7 +117,7 @@ package enum BlockKitValidator {
         if type != "plain_text" && type != "mrkdwn" { problems.append("\(at): text type \(type)") }
         if plainOnly && type != "plain_text" { problems.append("\(at): must be plain_text") }
         if value.isEmpty { problems.append("\(at): empty text") }
-        if value.count > limit { problems.append("\(at): text has \(value.count) characters (limit \(limit))") }
+        if value.utf8.count > limit { problems.append("\(at): text has \(value.utf8.count) bytes (limit \(limit))") }
     }
 }
 
@@ -166,8 +170,9 @@ package struct BlockKitRenderer: Sendable {
 
     /// Plain text for `plain_text` objects (no markup is parsed there), cut to the limit, never empty.
     static func plain(_ text: String, limit: Int) -> String {
-        let flat = text.replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
-        let cut = flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
+        let flat = Escaping.inert(text).replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
+            .replacingOccurrences(of: "\r", with: " ").trimmingCharacters(in: .whitespaces)
+        let cut = Escaping.truncatePlain(flat, to: limit)
         return cut.isEmpty ? "—" : cut
     }
 

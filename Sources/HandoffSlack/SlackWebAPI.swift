@@ -227,6 +227,12 @@ package struct SlackBotIdentity: Hashable, Sendable {
     package var userID: String
     package var botID: String?
     package var teamID: String?
+
+    package init(userID: String, botID: String? = nil, teamID: String? = nil) {
+        self.userID = userID
+        self.botID = botID
+        self.teamID = teamID
+    }
 }
 
 extension SlackWebAPIClient {

@@ -36,19 +36,17 @@ enum StoreJSON {
         return e
     }()
 
-    static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .millisecondsSince1970
-        return d
-    }()
-
     static func encode(_ value: some Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
         do {
-            return try decoder.decode(type, from: Data(text.utf8))
+            // A decoder per call: the parsed document travels in its userInfo. Linear in the size of
+            // the row whatever the nesting of the JSON values in it (see HandoffCore/JSONParser.swift).
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .millisecondsSince1970
+            return try JSONValue.decode(type, from: Data(text.utf8), decoder: decoder)
         } catch {
             throw StoreError.corrupt("\(T.self): \(error)")
         }

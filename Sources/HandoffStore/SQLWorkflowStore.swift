@@ -33,6 +33,12 @@ package final class SQLWorkflowStore: WorkflowStore {
         _ = try await database.write(ChangeSetPlanner.steps(for: changes, now: now))
     }
 
+    package func commit(batch: [ChangeSet], now: Date) async throws {
+        let steps = batch.filter { !$0.isEmpty }.flatMap { ChangeSetPlanner.steps(for: $0, now: now) }
+        guard !steps.isEmpty else { return }
+        _ = try await database.write(steps)
+    }
+
     package func reserveIDs(_ kind: EntityKind, count: Int) async throws -> ClosedRange<Int64> {
         precondition(count > 0)
         let results = try await database.write([
@@ -360,10 +366,16 @@ package final class SQLWorkflowStore: WorkflowStore {
         guard !kinds.isEmpty else { return [] }
         let placeholders = Array(repeating: "?", count: kinds.count).joined(separator: ", ")
         let kindList = kinds.map(\.rawValue).sorted().map(SQLValue.text)
+        // One kind (the webhook dispatcher): the (kind, next_attempt_at, id) index walks only that kind's
+        // due rows, in order, however many rows of other kinds wait (card rows pile up while no chat
+        // platform is connected: a million pending items made every webhook poll read them all).
+        // Several kinds: the (next_attempt_at, id) index in order, stopping at `limit`; `o.kind || ''`
+        // keeps the planner off the per-kind index, which would read every due row of those kinds and sort.
+        let kindFilter = kinds.count == 1 ? "o.kind = ?" : "o.kind || '' IN (\(placeholders))"
         return try await database.read(
             """
             SELECT \(Self.outboxColumns) FROM outbox o
-            WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.kind IN (\(placeholders))
+            WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND \(kindFilter)
               AND (o.lease_until IS NULL OR o.lease_until <= ?)
               AND NOT EXISTS (
                 SELECT 1 FROM outbox e

@@ -381,5 +381,9 @@ package enum Schema {
             // percentiles read only that reviewer's reviews of that queue, in decide_ms order.
             "CREATE INDEX reviews_queue_reviewer_decide ON reviews (queue, reviewer, decide_ms)",
         ]),
+        Migration(name: "0008_outbox_due_by_kind", statements: [
+            // Due rows of one kind (the webhook dispatcher's poll), without walking the other kinds' rows.
+            "CREATE INDEX outbox_due_kind ON outbox (kind, next_attempt_at, id) WHERE status = 'pending'",
+        ]),
     ]
 }

@@ -216,10 +216,12 @@ extension SQLWorkflowStore {
         ).first.map(decodeCard)
     }
 
-    /// Cards left in `posting` (a crash between recording and the platform's reply), oldest first.
-    package func cardsPosting(platform: String, limit: Int) async throws -> [CardRef] {
+    /// Cards of a channel left in `posting`, newest first. A posting card has no message id yet, so the
+    /// `(platform, channel, message_id)` index finds them.
+    package func cardsPosting(platform: String, channel: String, limit: Int) async throws -> [CardRef] {
         try await database.read(
-            "SELECT * FROM card_refs WHERE platform = ? AND state = 'posting' ORDER BY id LIMIT ?", [.text(platform), SQLValue(limit)]
+            "SELECT * FROM card_refs WHERE platform = ? AND channel = ? AND message_id IS NULL AND state = 'posting' ORDER BY id DESC LIMIT ?",
+            [.text(platform), .text(channel), SQLValue(limit)]
         ).map(decodeCard)
     }
 

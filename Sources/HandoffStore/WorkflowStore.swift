@@ -55,6 +55,9 @@ package protocol WorkflowStore: Sendable {
     /// Applies one change set atomically. Throws ``StoreError/duplicate`` when its event key was already
     /// applied and ``StoreError/conflict(_:)`` when a compare-and-set lost; nothing is written then.
     func commit(_ changes: ChangeSet, now: Date) async throws
+    /// Applies many change sets in one transaction, all or nothing: the bulk-load path (filling a queue
+    /// or a dataset), one disk sync per call instead of one per entity. Same failures as `commit`.
+    func commit(batch: [ChangeSet], now: Date) async throws
     /// Reserves `count` consecutive ids of a kind; durable, never handed out twice.
     func reserveIDs(_ kind: EntityKind, count: Int) async throws -> ClosedRange<Int64>
     /// The entity an already-applied event acted on, when the event key is known.
@@ -142,7 +145,9 @@ package protocol WorkflowStore: Sendable {
     func cardFailed(_ id: Int64, at: Date) async throws
     func cards(of entity: EntityRef) async throws -> [CardRef]
     func card(platform: String, channel: String, messageID: String) async throws -> CardRef?
-    func cardsPosting(platform: String, limit: Int) async throws -> [CardRef]
+    /// Cards in one channel left in `posting` (a crash or a lost reply between the post and its record),
+    /// newest first: the ones an act on an unknown message of that channel may be about.
+    func cardsPosting(platform: String, channel: String, limit: Int) async throws -> [CardRef]
     func value(forKey key: String) async throws -> String?
     func setValue(_ value: String, forKey key: String, at: Date) async throws
     func insertValueIfAbsent(_ value: String, forKey key: String, at: Date) async throws -> String

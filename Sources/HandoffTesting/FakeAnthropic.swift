@@ -10,7 +10,7 @@ import NIOCore
 /// are refused (400). Replies are realistic Messages bodies (`msg_…` id, text content block,
 /// `stop_reason`, `usage`, a `request-id` header). Scripts pick the reply per prompt; forced replies
 /// produce 429 / 529 / 500 and malformed JSON. Every request is recorded.
-package final class FakeAnthropic: Sendable {
+package final class FakeAnthropic: FakeLLMProvider {
     package struct Configuration: Sendable {
         package var apiKey = "sk-ant-api03-fake-key-0123456789"
         package var models: Set<String> = ["claude-sonnet-4-5", "claude-haiku-4-5"]
@@ -25,12 +25,11 @@ package final class FakeAnthropic: Sendable {
     ]
 
     package let configuration: Configuration
-    let state: FakeLLMState
-    let server: FakeLLMServer
+    package let state: FakeLLMState
+    package let server: FakeLLMServer
 
     /// The API root to configure (`HANDOFF_AI_BASE_URL`).
     package var baseURL: String { "http://127.0.0.1:\(server.port)" }
-    package var port: Int { server.port }
 
     private init(configuration: Configuration, state: FakeLLMState, server: FakeLLMServer) {
         self.configuration = configuration
@@ -49,16 +48,6 @@ package final class FakeAnthropic: Sendable {
         return FakeAnthropic(configuration: configuration, state: state, server: server)
     }
 
-    package func stop() async { await server.stop() }
-
-    /// Replies to requests whose prompt matches, in order (the last one repeats).
-    package func script(_ match: FakeLLMMatch, _ replies: FakeLLMReply...) async { await state.script(match, replies) }
-    /// The next `times` valid requests get this reply, before any script.
-    package func failNext(_ reply: FakeLLMReply, times: Int = 1) async { await state.force(reply, times: times) }
-    package func requests() async -> [FakeLLMRequest] { await state.requests }
-    /// Requests the fake answered with 200.
-    package func answered() async -> [FakeLLMRequest] { await state.requests.filter { $0.status == 200 } }
-    package func reset() async { await state.reset() }
 
     static func error(_ status: Int, _ type: String, _ message: String, retryAfter: String? = nil) -> Response {
         let body = JSONValue.object([

@@ -62,7 +62,7 @@ package struct FakeLLMRequest: Sendable {
 
 /// The scripting and recording both fake LLM servers share: per-prompt scripts (replies used in order,
 /// the last one repeating), a queue of replies forced onto the next requests, and every request seen.
-actor FakeLLMState {
+package actor FakeLLMState {
     struct Rule {
         var match: FakeLLMMatch
         var replies: [FakeLLMReply]
@@ -113,7 +113,7 @@ actor FakeLLMState {
 }
 
 /// A loopback Hummingbird server (127.0.0.1, port 0, plain HTTP/1) that a fake provider runs on.
-final class FakeLLMServer: Sendable {
+package final class FakeLLMServer: Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
     let port: Int
@@ -143,16 +143,7 @@ final class FakeLLMServer: Sendable {
 
     /// Stops the server; a stuck shutdown is cancelled after a few seconds.
     func stop() async {
-        await group.triggerGracefulShutdown()
-        let task = self.task
-        let finished = await withTaskGroup(of: Bool.self) { g in
-            g.addTask { _ = try? await task.value; return true }
-            g.addTask { try? await Task.sleep(for: .seconds(5)); return false }
-            let first = await g.next() ?? false
-            g.cancelAll()
-            return first
-        }
-        if !finished { task.cancel() }
+        await shutDown(group, running: task, within: .seconds(5))
     }
 
     static func json(_ status: Int, _ body: String, headers extra: [(String, String)] = []) -> Response {
@@ -205,4 +196,23 @@ extension JSONValue {
         if case .int = self { return true }
         return false
     }
+}
+
+/// What both fake providers offer on top of their wire format: the loopback server and the scripts.
+package protocol FakeLLMProvider: Sendable {
+    var state: FakeLLMState { get }
+    var server: FakeLLMServer { get }
+}
+
+extension FakeLLMProvider {
+    package var port: Int { server.port }
+    package func stop() async { await server.stop() }
+    /// Replies to requests whose prompt matches, in order (the last one repeats).
+    package func script(_ match: FakeLLMMatch, _ replies: FakeLLMReply...) async { await state.script(match, replies) }
+    /// The next `times` valid requests get this reply, before any script.
+    package func failNext(_ reply: FakeLLMReply, times: Int = 1) async { await state.force(reply, times: times) }
+    package func requests() async -> [FakeLLMRequest] { await state.requests }
+    /// Requests the fake answered with 200.
+    package func answered() async -> [FakeLLMRequest] { await state.requests.filter { $0.status == 200 } }
+    package func reset() async { await state.reset() }
 }

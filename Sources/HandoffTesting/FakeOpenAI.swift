@@ -11,7 +11,7 @@ import NIOCore
 /// `logprobs.content` per token. Scripts pick the reply per prompt (so self-consistency samples can
 /// differ and log-probabilities are chosen), forced replies give 429 / 500 / malformed JSON, and
 /// every request is recorded.
-package final class FakeOpenAI: Sendable {
+package final class FakeOpenAI: FakeLLMProvider {
     package struct Configuration: Sendable {
         /// Nil: accept requests without a key (a local server such as Ollama).
         package var apiKey: String? = "sk-fake-openai-key-0123456789"
@@ -23,12 +23,11 @@ package final class FakeOpenAI: Sendable {
     }
 
     package let configuration: Configuration
-    let state: FakeLLMState
-    let server: FakeLLMServer
+    package let state: FakeLLMState
+    package let server: FakeLLMServer
 
     /// The API root to configure (`HANDOFF_AI_BASE_URL`), OpenAI-style with `/v1`.
     package var baseURL: String { "http://127.0.0.1:\(server.port)/v1" }
-    package var port: Int { server.port }
 
     private init(configuration: Configuration, state: FakeLLMState, server: FakeLLMServer) {
         self.configuration = configuration
@@ -47,13 +46,6 @@ package final class FakeOpenAI: Sendable {
         return FakeOpenAI(configuration: configuration, state: state, server: server)
     }
 
-    package func stop() async { await server.stop() }
-
-    package func script(_ match: FakeLLMMatch, _ replies: FakeLLMReply...) async { await state.script(match, replies) }
-    package func failNext(_ reply: FakeLLMReply, times: Int = 1) async { await state.force(reply, times: times) }
-    package func requests() async -> [FakeLLMRequest] { await state.requests }
-    package func answered() async -> [FakeLLMRequest] { await state.requests.filter { $0.status == 200 } }
-    package func reset() async { await state.reset() }
 
     static func error(_ status: Int, _ code: String, _ message: String, type: String = "invalid_request_error", retryAfter: String? = nil) -> Response {
         let body = JSONValue.object([

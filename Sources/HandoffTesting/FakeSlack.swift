@@ -52,6 +52,10 @@ package final class FakeSlack: Sendable {
         /// Most messages one `conversations.history` page returns, whatever the `limit` asked (Slack
         /// may return fewer than asked and point to the rest with `response_metadata.next_cursor`).
         package var historyPageSize = 200
+        /// Stamp messages with the wall clock, as Slack does (`ts` = the post time), instead of fixed
+        /// 2026-01-01 times. A process on the system clock looks a lost card up with `oldest` = when it
+        /// started the post, so it only finds messages whose `ts` is real time.
+        package var wallClockTimestamps = false
         /// Known people: id → name (`users.info`).
         package var users: [String: String] = ["U0ALICE": "alice", "U0BOB": "bob", "U0CAROL": "carol", "U0DAVE": "dave",
                                                 "U0ERIN": "erin", "U0MALLORY": "mallory", "U0USER": "user"]
@@ -210,7 +214,10 @@ package final class FakeSlack: Sendable {
             return await state.redeem(ticket: ticket) ? .upgrade([:]) : .dontUpgrade
         }, onUpgrade: { inbound, outbound, context in
             let id = await state.register(outbound: outbound, channel: context.requestContext.channel)
-            guard await state.admit(id) else { return }
+            guard await state.admit(id) else {
+                await state.ended(id)
+                return
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await state.helloSequence(id) }
                 for try await message in inbound.messages(maxSize: 8 << 20) {
@@ -244,16 +251,7 @@ package final class FakeSlack: Sendable {
     /// Closes every socket, then stops the server (bounded: a stuck shutdown is cancelled).
     package func stop() async {
         await state.shutdown()
-        await group.triggerGracefulShutdown()
-        let task = self.task
-        let finished = await withTaskGroup(of: Bool.self) { g in
-            g.addTask { _ = try? await task.value; return true }
-            g.addTask { try? await Task.sleep(for: .seconds(5)); return false }
-            let first = await g.next() ?? false
-            g.cancelAll()
-            return first
-        }
-        if !finished { task.cancel() }
+        await shutDown(group, running: task, within: .seconds(5))
     }
 
     // MARK: Driving the socket
@@ -335,6 +333,10 @@ package final class FakeSlack: Sendable {
 
     /// Drops a socket without a close frame (TCP closed under it).
     package func drop(connection: Int? = nil) async { await state.drop(connection) }
+
+    /// Changes the cap of simultaneous sockets while running (nil: back to the configuration's); a socket
+    /// beyond it is told `too_many_websockets` and closed.
+    package func limitConnections(to limit: Int?) async { await state.setMaxConnections(limit) }
 
     /// While set, every new socket is refused at the upgrade (simulating an outage of the socket hosts).
     package func refuseSockets(_ refuse: Bool) async { await state.setRefuseSockets(refuse) }

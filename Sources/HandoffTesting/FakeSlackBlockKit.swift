@@ -2,12 +2,14 @@ import Foundation
 import HandoffCore
 
 /// The fake's own Block Kit checks — written apart from the bot's validator on purpose, so a bug in
-/// one is caught by the other. Violations answer `invalid_blocks` like Slack does.
+/// one is caught by the other. Violations answer `invalid_blocks` like Slack does. Text lengths are
+/// UTF-8 bytes: Slack documents characters but refuses some multi-byte text under the character
+/// count, so the fake refuses whatever Slack might.
 package enum FakeSlackBlockKit {
     /// Problems with a message's `text` and `blocks`; empty when Slack would accept it.
     package static func problems(text: String?, blocks: JSONValue?) -> [String] {
         var out: [String] = []
-        if let text, text.count > 40_000 { out.append("msg_too_long") }
+        if let text, text.utf8.count > 40_000 { out.append("msg_too_long") }
         guard let blocks else { return out }
         guard case .array(let list) = blocks else { return ["blocks must be an array"] }
         if list.count > 50 { out.append("more than 50 blocks") }
@@ -80,6 +82,6 @@ package enum FakeSlackBlockKit {
         if plain && type != "plain_text" { out.append("\(at) must be plain_text") }
         if type != "plain_text" && type != "mrkdwn" { out.append("\(at) has unknown type \(type)") }
         if text.isEmpty { out.append("\(at) must not be empty") }
-        if text.count > max { out.append("\(at) must be at most \(max) characters") }
+        if text.utf8.count > max { out.append("\(at) must be at most \(max) bytes") }
     }
 }

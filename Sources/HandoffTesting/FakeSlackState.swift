@@ -49,6 +49,8 @@ actor FakeSlackState {
     private var tickets: [String: Bool] = [:]
     private(set) var reusedTickets = 0
     private var refuseSockets = false
+    /// The connection cap set while running (``FakeSlack/limitConnections(to:)``), else the configuration's.
+    private var maxConnections: Int?
     private var nextConnection = 1
     private var connectionsByID: [Int: Connection] = [:]
     private(set) var records: [FakeSlack.ConnectionRecord] = []
@@ -68,6 +70,7 @@ actor FakeSlackState {
     private var injectedStatuses: [String: [(status: Int, applied: Bool)]] = [:]
     private var rateLimitedUntil: [String: ContinuousClock.Instant] = [:]
     private var tsCounter: Int64 = 0
+    private var lastTSSeconds: Int64 = 0
     private var eventCounter = 0
     private var timers: [Task<Void, Never>] = []
     private var stopped = false
@@ -76,13 +79,18 @@ actor FakeSlackState {
 
     func setPort(_ port: Int) { self.port = port }
     func setRefuseSockets(_ refuse: Bool) { refuseSockets = refuse }
+    func setMaxConnections(_ limit: Int?) { maxConnections = limit }
 
     var liveConnectionIDs: [Int] { connectionsByID.keys.sorted() }
 
     func nextTS() -> String {
         tsCounter += 1
         // Trailing zeros on purpose: a `ts` must round-trip as the exact string (edge case A16).
-        return "\(1_767_225_600 + tsCounter).\(String(format: "%06d", (tsCounter * 100) % 1_000_000))"
+        let fraction = String(format: "%06d", (tsCounter * 100) % 1_000_000)
+        guard configuration.wallClockTimestamps else { return "\(1_767_225_600 + tsCounter).\(fraction)" }
+        // Real time, never going backwards; the counter keeps two messages in one second apart.
+        lastTSSeconds = max(lastTSSeconds, Int64(Date().timeIntervalSince1970))
+        return "\(lastTSSeconds).\(fraction)"
     }
 
     func nextEventID() -> String {
@@ -112,7 +120,7 @@ actor FakeSlackState {
 
     /// Enforces the connection cap: one socket too many gets `too_many_websockets` and is closed.
     func admit(_ id: Int) async -> Bool {
-        guard connectionsByID.count > configuration.maxConnections, let c = connectionsByID[id] else { return true }
+        guard connectionsByID.count > (maxConnections ?? configuration.maxConnections), let c = connectionsByID[id] else { return true }
         try? await c.outbound.write(.text(Self.disconnectFrame("too_many_websockets")))
         markEndedByServer(id)
         try? await c.outbound.close(.policyViolation, reason: "too_many_websockets")
@@ -175,13 +183,16 @@ actor FakeSlackState {
             queued.append(envelope)
             return envelope.id
         }
+        // Waiting for the ack from before the write: the actor is reentrant, and on loopback the ack can
+        // arrive while the write is still awaited; it must count as an ack, not as a late one.
+        outstanding[envelope.id] = (envelope, .now, id)
         do {
             try await c.outbound.write(.text(envelope.text))
         } catch {
+            outstanding[envelope.id] = nil
             queued.append(envelope)
             return envelope.id
         }
-        outstanding[envelope.id] = (envelope, .now, id)
         sent.append(FakeSlack.SentEnvelope(envelopeID: envelope.id, type: envelope.type, retryAttempt: envelope.retryAttempt, connection: id,
                                            dedupeID: envelope.dedupeID))
         let timeout = configuration.ackTimeout
@@ -324,7 +335,8 @@ actor FakeSlackState {
             let injected = statuses.removeFirst()
             injectedStatuses[method] = statuses
             // A 5xx from Slack's edge: maybe after the call took effect (the reply is what got lost).
-            if injected.applied { _ = answer(method, token: token, args, now: now) }
+            // (It took effect as a plain success: it neither meets nor opens a Retry-After window.)
+            if injected.applied { _ = answer(method, token: token, args, now: now, rateLimits: false) }
             reply = Reply(status: injected.status, body: .object(["ok": .bool(false), "error": .string("internal_error")]))
         } else {
             reply = answer(method, token: token, args, now: now)
@@ -337,12 +349,14 @@ actor FakeSlackState {
         return reply
     }
 
-    private func answer(_ method: String, token: String?, _ args: [String: JSONValue], now: ContinuousClock.Instant) -> Reply {
-        if let until = rateLimitedUntil[method], until > now {
+    private func answer(_ method: String, token: String?, _ args: [String: JSONValue], now: ContinuousClock.Instant,
+                        rateLimits: Bool = true) -> Reply
+    {
+        if rateLimits, let until = rateLimitedUntil[method], until > now {
             let remaining = Int((until - now).components.seconds) + 1
             return Reply(status: 429, body: .object(["ok": .bool(false), "error": .string("ratelimited")]), retryAfter: remaining)
         }
-        if var limits = injectedRateLimits[method], !limits.isEmpty {
+        if rateLimits, var limits = injectedRateLimits[method], !limits.isEmpty {
             let seconds = limits.removeFirst()
             injectedRateLimits[method] = limits
             rateLimitedUntil[method] = now + .seconds(seconds)

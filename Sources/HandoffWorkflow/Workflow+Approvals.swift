@@ -26,16 +26,10 @@ extension Workflow {
         let now = clock.now()
         let id = ApprovalID(try await nextID(.approval))
         let transition = try ApprovalMachine.create(id: id, request: request, policy: policy, now: now)
-        do {
-            try await retrying(transition.entity.ref) {
-                try await commit(try changeSet(transition, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
-            }
-        } catch let error as WorkflowError where error.code == .duplicate {
-            // A concurrent retry with the same key won the race: answer with its approval.
-            if let found = try await replay(idempotencyKey, kind: .approval, load: { try await store.approval(ApprovalID($0)) }) {
-                return (found.value, false)
-            }
-            throw error
+        if let winner = try await createOnce(transition.entity.ref, key: idempotencyKey, load: { try await store.approval(ApprovalID($0)) }, {
+            try await commit(try changeSet(transition, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
+        }) {
+            return (winner.value, false)
         }
         return (transition.entity, true)
     }
@@ -46,7 +40,7 @@ extension Workflow {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         encoder.dateEncodingStrategy = .millisecondsSince1970
-        let json = try JSONDecoder().decode(JSONValue.self, from: try encoder.encode(request))
+        let json = try JSONValue.decodeDocument(try encoder.encode(request))
         key.requestHash = json.canonicalHash
         return key
     }
@@ -64,6 +58,22 @@ extension Workflow {
                 "Idempotency-Key", "was already used for a different request (\(existing.kind.displayName) #\(existing.id)); use a new key")
         }
         return found
+    }
+
+    /// Commits the creation of an entity under an idempotency key; nil when this call created it. When a
+    /// concurrent request with the same key committed first (an agent retrying after its own timeout while
+    /// the first attempt still waited on the database), the store refuses this one as a duplicate: answer
+    /// with what the first one created, exactly as a later retry would get it.
+    func createOnce<E: Sendable>(_ ref: EntityRef, key: EventKey?, load: (Int64) async throws -> E?,
+                                 _ commitCreation: () async throws -> Void) async throws -> E?
+    {
+        do {
+            try await retrying(ref) { try await commitCreation() }
+            return nil
+        } catch let error as WorkflowError where error.code == .duplicate {
+            if let found = try await replay(key, kind: ref.kind, load: load) { return found }
+            throw error
+        }
     }
 
     package func approval(_ id: ApprovalID) async throws -> Approval { try await loadApproval(id).value }

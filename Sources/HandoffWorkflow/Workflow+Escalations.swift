@@ -26,8 +26,10 @@ extension Workflow {
         let now = clock.now()
         let id = EscalationID(try await nextID(.escalation))
         let t = try EscalationMachine.open(id: id, request: request, config: policy.escalation, by: actor, now: now)
-        try await retrying(t.entity.ref) {
+        if let winner = try await createOnce(t.entity.ref, key: event, load: { try await store.escalation(EscalationID($0)) }, {
             try await commit(try changeSet(t, expectedVersion: nil, event: event, now: now), now: now)
+        }) {
+            return winner.value
         }
         return t.entity
     }

@@ -18,8 +18,10 @@ extension Workflow {
         let now = clock.now()
         let id = FeedbackID(try await nextID(.feedback))
         let t = try FeedbackMachine.request(id: id, input: input, config: policy.feedback, by: actor, now: now)
-        try await retrying(t.entity.ref) {
+        if let winner = try await createOnce(t.entity.ref, key: idempotencyKey, load: { try await store.feedback(FeedbackID($0)) }, {
             try await commit(try changeSet(t, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
+        }) {
+            return winner.value
         }
         return t.entity
     }
@@ -60,7 +62,11 @@ extension Workflow {
         key?.entity = t.entity.ref
         var cs = ChangeSet(eventKey: key)
         try add(correction: t, to: &cs)
-        try await retrying(t.entity.ref) { try await commit(cs, now: now) }
+        if let winner = try await createOnce(t.entity.ref, key: idempotencyKey, load: { try await store.correction(CorrectionID($0)) }, {
+            try await commit(cs, now: now)
+        }) {
+            return winner
+        }
         return t.entity
     }
 

@@ -22,8 +22,10 @@ extension Workflow {
         let now = clock.now()
         let id = LabelTaskID(try await nextID(.labelTask))
         let t = try LabelingMachine.create(id: id, input: input, by: actor, now: now)
-        try await retrying(t.entity.ref) {
+        if let winner = try await createOnce(t.entity.ref, key: idempotencyKey, load: { try await store.labelTask(LabelTaskID($0)) }, {
             try await commit(try changeSet(t, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
+        }) {
+            return winner.value
         }
         agreements.changed(t.entity.dataset)
         return t.entity

@@ -33,8 +33,10 @@ extension Workflow {
         let now = clock.now()
         let id = ReviewItemID(try await nextID(.reviewItem))
         let t = try ReviewMachine.enqueue(id: id, request: request, queue: queue, by: actor, now: now)
-        try await retrying(t.entity.ref) {
+        if let winner = try await createOnce(t.entity.ref, key: idempotencyKey, load: { try await store.reviewItem(ReviewItemID($0)) }, {
             try await commit(try changeSet(t, expectedVersion: nil, event: idempotencyKey, now: now), now: now)
+        }) {
+            return (winner.value, false)
         }
         return (t.entity, true)
     }

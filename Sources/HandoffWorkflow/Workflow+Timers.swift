@@ -16,6 +16,11 @@ extension Workflow {
             } catch StoreError.conflict {
                 // Another scheduler fired it, or the entity changed under us; the next round re-reads.
                 continue
+            } catch where StoreError.isTransient(error) {
+                // The database is busy (another process holds its lock): nothing is wrong with the timer, so it
+                // stays due and fires on a later round. Postponing it a minute would make an SLA of seconds late
+                // by a minute; trying the rest now would only wait out the same lock once per timer.
+                throw error
             } catch {
                 // One broken timer must not block the ones behind it: push it back and say so.
                 logger.error("a timer failed; retrying it in a minute", metadata: [

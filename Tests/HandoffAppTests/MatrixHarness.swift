@@ -221,16 +221,7 @@ final class MatrixHarness: Sendable {
             return n
         }
         for node in all.reversed() {
-            await node.group.triggerGracefulShutdown()
-            let task = node.task
-            let finished = await withTaskGroup(of: Bool.self) { g in
-                g.addTask { _ = try? await task.value; return true }
-                g.addTask { try? await Task.sleep(for: .seconds(20)); return false }
-                let first = await g.next() ?? false
-                g.cancelAll()
-                return first
-            }
-            if !finished { task.cancel() }
+            await shutDown(node.group, running: node.task, within: .seconds(20))
             try? await node.workflow.store.close()
         }
     }

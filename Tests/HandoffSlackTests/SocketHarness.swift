@@ -67,16 +67,7 @@ final class SocketHarness: Sendable {
     func liveSocket() async -> Int? { await fake.connections().filter { $0.helloAt != nil && $0.endedAt == nil }.map(\.id).max() }
 
     func stop() async {
-        await group.triggerGracefulShutdown()
-        let task = self.task
-        _ = await withTaskGroup(of: Bool.self) { g in
-            g.addTask { _ = try? await task.value; return true }
-            g.addTask { try? await Task.sleep(for: .seconds(10)); return false }
-            let done = await g.next() ?? false
-            g.cancelAll()
-            if !done { task.cancel() }
-            return done
-        }
+        await shutDown(group, running: task, within: .seconds(10))
         try? await http.shutdown()
         await fake.stop()
     }

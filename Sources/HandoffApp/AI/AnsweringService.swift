@@ -101,10 +101,17 @@ package final class AnsweringService: Service, Sendable {
         }
         do {
             let result = try await pipeline.answer(question)
-            logger.info("question answered", metadata: [
+            var metadata: Logger.Metadata = [
                 "question": "\(question.id)", "route": "\(result.answer.route)", "decision": "\(result.decision.name)",
                 "confidence": "\(result.answer.confidence.map { String(format: "%.2f", $0) } ?? "-")",
-            ])
+            ]
+            if let reason = result.answer.reason { metadata["reason"] = "\(reason)" }
+            if result.answer.answer == nil {
+                // No AI answer (a refused key, a provider outage): the operator needs to see why.
+                logger.warning("question sent to people without an AI answer", metadata: metadata)
+            } else {
+                logger.info("question answered", metadata: metadata)
+            }
         } catch let error as WorkflowError where error.code == .conflict {
             logger.debug("question already answered elsewhere", metadata: ["question": "\(question.id)"])
         } catch let error as WorkflowError where error.code == .invalid {

@@ -143,7 +143,10 @@ package struct ChatActions: Sendable {
         guard let n = Int(actionID.dropFirst("answer:".count)) else { return nil }
         switch task.type {
         case .choice(let options): return options.indices.contains(n - 1) ? options[n - 1] : nil
-        case .rating(let lo, _): return String(Int(lo) + n - 1)
+        case .rating(let lo, let hi):
+            // Checked arithmetic: the index comes from the click's action_id, whatever a payload says.
+            guard let low = Int(exactly: lo), let high = Int(exactly: hi), n >= 1, n - 1 <= high - low else { return nil }
+            return String(low + n - 1)
         default: return nil
         }
     }

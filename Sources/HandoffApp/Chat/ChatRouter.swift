@@ -330,6 +330,7 @@ package final class ChatRouter: Service, InboundSink, Sendable {
             } catch {
                 return Handled(result: .failed("unreadable \(platform) payload: \(error)"))
             }
+            if let card = event.card { try await adoptLostCard(card, platform: platform, adapter: adapter) }
             let replies = try await actions.handle(event)
             var out = Handled(result: .done, event: event, replies: replies)
             if let index = replies.firstIndex(where: { if case .privately = $0 { true } else { false } }),
@@ -343,6 +344,22 @@ package final class ChatRouter: Service, InboundSink, Sendable {
             return out
         } catch {
             return Handled(result: .retry("\(error)"))
+        }
+    }
+
+    /// An act on a card whose post landed but whose reply was lost (the process died, or the call timed
+    /// out, between the post and its record) names a message no card is known by yet. The outbox adopts
+    /// such a card later (once its lease lapses), but the act must not be dropped as "not a card"
+    /// meanwhile: look the channel's posting cards up on the platform now. A failed lookup is transient,
+    /// so the event is retried rather than lost.
+    private func adoptLostCard(_ ref: MessageRef, platform: String, adapter: any ChatAdapter) async throws {
+        let store = workflow.store
+        guard try await store.card(platform: platform, channel: ref.channel, messageID: ref.messageID) == nil else { return }
+        for card in try await store.cardsPosting(platform: platform, channel: ref.channel, limit: 20) {
+            guard let found = try await adapter.findCard(nonce: card.nonce, channel: card.channel, since: card.createdAt) else { continue }
+            try await store.cardPosted(card.id, messageID: found.messageID, threadID: found.threadID, at: workflow.clock.now())
+            logger.info("adopted a card whose post reply was lost, for an act on it", metadata: ["card": "\(card.id)", "message": "\(found.messageID)"])
+            if found.messageID == ref.messageID { return }
         }
     }
 

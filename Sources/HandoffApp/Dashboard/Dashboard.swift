@@ -1,4 +1,5 @@
 import Foundation
+import HandoffChatKit
 import HandoffCore
 import HandoffStore
 import HandoffWorkflow
@@ -107,9 +108,13 @@ struct Dashboard: Sendable {
     func action(_ router: HTTPRouter, _ path: RouterPath,
                 _ handler: @escaping @Sendable (Request, BasicRequestContext, Viewer, [String: String]) async throws -> Response)
     {
+        let limits = APILimits.fields("POST", "\(path)") ?? []
         router.post(path) { request, context -> Response in
             let form = try await formFields(request)
             guard let viewer = try await viewer(request) else { return signInRedirect(request) }
+            if let violation = APILimits.violation(form: form, limits) {
+                return render("error", ["title": "That did not work", "message": violation.message], viewer: viewer, status: violation.status)
+            }
             guard sessions.csrfValid(form["csrf"], for: viewer.session) else {
                 logger.warning("dashboard form refused: missing or wrong CSRF token", metadata: ["path": "\(request.uri.path)"])
                 return render("error", [
@@ -171,7 +176,7 @@ struct Dashboard: Sendable {
                 extraHeaders: HTTPFields = [:]) -> Response
     {
         let nonce = APIKeys.randomToken(length: 22)
-        var context = values
+        var context = values.mapValues(Self.inert)
         context["nonce"] = nonce
         if let viewer {
             context["viewer"] = ["name": viewer.principal.name, "scope": viewer.principal.scope.rawValue, "identity": viewer.actor.id.rawValue]
@@ -182,6 +187,17 @@ struct Dashboard: Sendable {
         var headers = Self.securityHeaders(nonce: nonce)
         for field in extraHeaders { headers.append(field) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// Every text a page shows with its acting characters (controls, bidirectional overrides) made
+    /// visible and inert (``Escaping/inert(_:)``); HTML escaping is the template's `{{ }}`.
+    static func inert(_ value: Any) -> Any {
+        switch value {
+        case let text as String: Escaping.inert(text)
+        case let object as [String: Any]: object.mapValues(inert)
+        case let list as [Any]: list.map(inert)
+        default: value
+        }
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int) -> Cookie {
@@ -202,6 +218,9 @@ struct Dashboard: Sendable {
         }
         router.post("/login") { request, _ -> Response in
             let form = try await formFields(request)
+            if let violation = APILimits.violation(form: form, APILimits.fields("POST", "/login") ?? []) {
+                return loginPage(next: nil, error: violation.message, status: violation.status)
+            }
             let next = form["next"]
             guard let expected = request.cookies[Self.loginCookie]?.value, let sent = form["csrf"], !sent.isEmpty,
                   constantTimeEqual(expected, sent)

@@ -206,6 +206,9 @@ extension APIError {
             case .conflict, .uniqueViolation, .duplicate: return .conflict("\(e); try again")
             case .corrupt: return .internal
             }
+        case _ where StoreError.isTransient(error):
+            // Another process holds the database's write lock past the busy timeout: nothing was written.
+            return .unavailable("the database is busy; try again", retryAfter: 1)
         default: return .internal
         }
     }

@@ -77,7 +77,9 @@ extension APIRoutes {
             switch body.value {
             case .string(let s): value = s
             case .int(let i): value = String(i)
-            case .double(let d): value = d == d.rounded() ? String(Int64(d)) : String(d)
+            // Int64(exactly:) rather than Int64(_:): a huge number (1e300) is an invalid answer, not a crash.
+            case .double(let d): value = Int64(exactly: d).map(String.init) ?? String(d)
+            case .decimal(let d): value = d.description
             default: throw APIError.invalid("value", "value must be a string or a number")
             }
             return try kit.json(FeedbackView(try await workflow.respond(id, value: value, by: principal.actor)))

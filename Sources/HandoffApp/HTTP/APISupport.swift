@@ -21,11 +21,17 @@ struct APIToolkit: Sendable {
         _ router: HTTPRouter, _ method: HTTPRequest.Method, _ path: RouterPath, _ access: Access,
         _ handler: @escaping @Sendable (Request, BasicRequestContext, APIPrincipal) async throws -> Response
     ) {
+        let limits = APILimits.fields(method.rawValue, "\(path)") ?? []
         router.on(path, method: method) { request, context -> Response in
             let principal = try await authenticator.principal(authorization: request.headers[.authorization], access: access)
             if let wait = limiter.take(principal.keyID) {
                 throw APIError.rateLimited(retryAfter: max(1, Int(wait.seconds.rounded(.up))))
             }
+            guard !limits.isEmpty else { return try await handler(request, context, principal) }
+            // The body's strings are held to their limits (APILimits) before anything else reads it.
+            var request = request
+            let body = try await request.collectBody(upTo: maxBodySize)
+            if let violation = APILimits.violation(json: body.readableBytesView, limits) { throw violation }
             return try await handler(request, context, principal)
         }
     }
@@ -40,7 +46,7 @@ struct APIToolkit: Sendable {
             bytes = Data("{}".utf8)
         }
         do {
-            return try WireJSON.decoder().decode(T.self, from: bytes)
+            return try JSONValue.decode(T.self, from: bytes, decoder: WireJSON.decoder())
         } catch let error as DecodingError {
             throw APIError(error)
         }
