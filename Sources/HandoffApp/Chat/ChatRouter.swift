@@ -14,8 +14,11 @@ import Synchronization
 /// `accept` writes the raw event to `inbound_events` and returns; only then does the adapter ack, so an
 /// acked event is never lost. Slash commands, whose reply travels in the ack, are processed at once
 /// within their deadline (a bounded number at a time; beyond it the ack says the answer follows, and
-/// it does, privately). Everything else is processed by `run()` in arrival order: translate (the
-/// adapter drops its own echoes), skip keys already applied, act through ``ChatActions``, reply.
+/// it does, privately). Everything else is processed by `run()`: translate (the adapter drops its own
+/// echoes), skip keys already applied, act through ``ChatActions``, reply. One person's events are
+/// processed in arrival order (a reaction and its removal, ❌ and the reason that follows); different
+/// people's events run concurrently, in up to `lanes` lanes, and the core's compare-and-set decides
+/// between people who act on the same entity at once.
 ///
 /// A transient failure (the store busy, the network, an adapter not ready) is retried for as long as
 /// it takes, with a backoff persisted on the row (`next_attempt_at`), so waiting rows are neither
@@ -26,6 +29,8 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         /// How often pending events are looked for when nothing signals.
         package var pollInterval: Duration = .milliseconds(250)
         package var batch = 100
+        /// People whose events are processed at once (each person's own events stay in order).
+        package var lanes = 16
         /// The first wait after a transient failure; it doubles per attempt (with jitter) up to `maxRetryDelay`.
         package var retryDelay: Duration = .milliseconds(250)
         package var maxRetryDelay: Duration = .seconds(60)
@@ -232,20 +237,46 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         guard !platforms.isEmpty else { return false }
         // Retry times are wall-clock (a transport concern): a manual workflow clock in tests does not freeze them.
         let rows = try await workflow.store.dueInbound(platforms: platforms, now: Date(), limit: configuration.batch)
-        var settled = 0
+        // One lane per person, in arrival order within it; rows nobody can be read from get a lane each.
+        var lanes: [String: [(HandoffStore.InboundEvent, Translation)]] = [:]
+        var laneOrder: [String] = []
         for row in rows {
-            if Task.isShuttingDownGracefully { break }
-            let flightKey = "\(row.platform)|\(row.eventKey)"
-            guard inFlight.withLock({ $0.insert(flightKey).inserted }) else { continue }
-            defer { _ = inFlight.withLock { $0.remove(flightKey) } }
-            if await process(row) { settled += 1 }
+            let translation = translate(row.payload, platform: row.platform)
+            let lane = if case .event(let event) = translation { "\(event.platform):\(event.actor.id)" } else { "row:\(row.id)" }
+            if lanes[lane] == nil { laneOrder.append(lane) }
+            lanes[lane, default: []].append((row, translation))
+        }
+        let settled = await withTaskGroup(of: Int.self) { group in
+            var running = 0
+            var settled = 0
+            for lane in laneOrder {
+                if running >= max(1, configuration.lanes), let done = await group.next() {
+                    settled += done
+                    running -= 1
+                }
+                let work = lanes[lane] ?? []
+                group.addTask {
+                    var settled = 0
+                    for (row, translation) in work {
+                        if Task.isShuttingDownGracefully { break }
+                        let flightKey = "\(row.platform)|\(row.eventKey)"
+                        guard self.inFlight.withLock({ $0.insert(flightKey).inserted }) else { continue }
+                        defer { _ = self.inFlight.withLock { $0.remove(flightKey) } }
+                        if await self.process(row, translation) { settled += 1 }
+                    }
+                    return settled
+                }
+                running += 1
+            }
+            for await done in group { settled += done }
+            return settled
         }
         return settled > 0 && rows.count >= configuration.batch
     }
 
     /// Handles one row and records the result; false when the result could not be recorded.
-    private func process(_ row: HandoffStore.InboundEvent) async -> Bool {
-        let outcome = await handle(platform: row.platform, key: row.eventKey, payload: row.payload)
+    private func process(_ row: HandoffStore.InboundEvent, _ translation: Translation) async -> Bool {
+        let outcome = await handle(platform: row.platform, key: row.eventKey, translation: translation)
         let store = workflow.store
         do {
             switch outcome.result {
@@ -290,7 +321,7 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         let flightKey = "\(raw.platform)|\(raw.key)"
         guard inFlight.withLock({ $0.insert(flightKey).inserted }) else { return nil }
         defer { _ = inFlight.withLock { $0.remove(flightKey) } }
-        let outcome = await handle(platform: raw.platform, key: raw.key, payload: raw.payload)
+        let outcome = await handle(platform: raw.platform, key: raw.key, translation: translate(raw.payload, platform: raw.platform))
         guard case .done = outcome.result else { return nil }  // the loop retries it later
         processedCount.add(1, ordering: .relaxed)
         return outcome
@@ -314,21 +345,40 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         var afterAck: [ChatReply] = []
     }
 
-    private func handle(platform: String, key: String, payload: String) async -> Handled {
+    /// A raw payload read by its platform's adapter.
+    enum Translation: Sendable {
+        case event(ChatEvent)
+        /// Nothing to act on (the bot's own echo, an event kind Handoff does not use).
+        case ignored
+        case retry(String)
+        case failed(String)
+    }
+
+    private func translate(_ payload: String, platform: String) -> Translation {
         // Rows are only taken for platforms with a ready adapter; one without waits for it (a restart with it configured).
+        guard let adapter = adapters[platform] else { return .retry("no adapter for platform \(platform)") }
+        do {
+            guard let event = try adapter.translate(payload) else { return .ignored }
+            return .event(event)
+        } catch let error as ChatDeliveryError {
+            return .retry(error.message)
+        } catch {
+            return .failed("unreadable \(platform) payload: \(error)")
+        }
+    }
+
+    private func handle(platform: String, key: String, translation: Translation) async -> Handled {
         guard let adapter = adapters[platform] else { return Handled(result: .retry("no adapter for platform \(platform)")) }
         do {
             if try await workflow.store.eventEntity(source: platform, key: key) != nil {
                 return Handled(result: .done)  // applied before (processed inline, or before a restart)
             }
             let event: ChatEvent
-            do {
-                guard let translated = try adapter.translate(payload) else { return Handled(result: .done) }
-                event = translated
-            } catch let error as ChatDeliveryError {
-                return Handled(result: .retry(error.message))
-            } catch {
-                return Handled(result: .failed("unreadable \(platform) payload: \(error)"))
+            switch translation {
+            case .event(let translated): event = translated
+            case .ignored: return Handled(result: .done)
+            case .retry(let why): return Handled(result: .retry(why))
+            case .failed(let why): return Handled(result: .failed(why))
             }
             if let card = event.card { try await adoptLostCard(card, platform: platform, adapter: adapter) }
             let replies = try await actions.handle(event)
