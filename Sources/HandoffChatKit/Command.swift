@@ -162,11 +162,24 @@ package struct CommandError: Error, Hashable, Sendable, CustomStringConvertible 
 
 /// Reads command text. Pure: the same input gives the same command on every platform.
 package enum CommandParser {
-    /// True when the text starts with a command word (used to tell commands from chatter in threads).
+    /// True when the text starts with a command word, or with the command's name (`/handoff`, `!handoff`,
+    /// `handoff`): used to tell commands from chatter in threads.
     package static func startsWithCommand(_ text: String) -> Bool {
         guard let first = words(text).first else { return false }
-        return Command(word: strip(first)) != nil
+        return typedNames.contains(first.lowercased()) || Command(word: strip(first)) != nil
     }
+
+    /// True when the text starts with the command's name as typed (`/handoff`, `!handoff`): a command
+    /// beyond doubt, where a bare word might be prose (a reason that begins "changes the schema…", or
+    /// "handoff is great").
+    package static func startsWithCommandName(_ text: String) -> Bool {
+        guard let first = words(text).first else { return false }
+        return typedNames.contains(first.lowercased())
+    }
+
+    private static let typedNames: Set<String> = ["/\(Command.slashName)", "!\(Command.slashName)"]
+    /// What `parse` strips before the command word: the typed names and the bare name.
+    private static let commandNames: Set<String> = typedNames.union([Command.slashName])
 
     /// Parses `approve 42 ship it`. `impliedID` is the id of the card a thread reply refers to: then the
     /// id may be left out, and a leading number is only read as the id when it is that id or has a `#`.
@@ -176,7 +189,7 @@ package enum CommandParser {
         // bang form of platforms without slash commands ("!handoff approve 42", Matrix), followed by any
         // whitespace (a newline, a tab, the no-break space of pasted text).
         let (head, tail) = splitFirst(text)
-        if ["/\(Command.slashName)", "!\(Command.slashName)", Command.slashName].contains(head.lowercased()) { text = tail }
+        if commandNames.contains(head.lowercased()) { text = tail }
         guard !text.isEmpty else { return .help(nil) }
         let (first, rest) = splitFirst(text)
         guard let command = Command(word: strip(first)) else {

@@ -200,11 +200,12 @@ package enum ConfidenceParser {
             value = n.value / d
         } else if n.percent {
             value = n.value / 100
-        } else if n.value <= 1 {
-            // Already a probability: 0.85 means 0.85, never 0.0085.
+        } else if n.value == 0 || (n.value <= 1 && n.text.contains(".")) {
+            // Already a probability: 0.85 means 0.85, never 0.0085. Zero is zero on every scale.
             value = n.value
         } else if n.value <= 10 {
-            // "8" could be 8/10 or 8%: guessing could auto-send an unsure answer, so refuse.
+            // "8" could be 8/10 or 8%, and a bare "1" is the top of 0–1 but the bottom of 1–10 or 1–5:
+            // guessing could auto-send an unsure answer, so refuse.
             return fail("\(n.text) is ambiguous without a scale; expected 0.8, 80% or 8/10")
         } else if n.value <= 100 {
             // A bare number above 10 can only be a percentage ("85").

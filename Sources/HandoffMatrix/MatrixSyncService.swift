@@ -195,7 +195,7 @@ package final class MatrixSyncService: Service, Sendable {
         let tokenKey = MatrixStateKeys.syncToken(user: bot)
         guard let since = try await state.value(forKey: tokenKey) else {
             let response = try await client.sync(since: nil, timeout: .zero, margin: configuration.httpMargin, filter: Self.initialFilter())
-            guard let next = response.member("next_batch")?.asString else { throw MatrixError.missing("next_batch") }
+            let next = try Self.nextBatch(of: response)
             try await handleInvites(response, bot: bot)
             try await state.setValue(next, forKey: tokenKey)
             syncCount.add(1, ordering: .relaxed)
@@ -203,7 +203,7 @@ package final class MatrixSyncService: Service, Sendable {
             return
         }
         let response = try await client.sync(since: since, timeout: configuration.syncTimeout, margin: configuration.httpMargin, filter: filter)
-        guard let next = response.member("next_batch")?.asString else { throw MatrixError.missing("next_batch") }
+        let next = try Self.nextBatch(of: response)
         try await handleInvites(response, bot: bot)
         var raws: [RawInbound] = []
         var reactions: [MatrixReaction] = []
@@ -350,5 +350,22 @@ package final class MatrixSyncService: Service, Sendable {
 extension MatrixError {
     static func missing(_ field: String) -> MatrixError {
         MatrixError(endpoint: "GET sync", code: .transport("no \(field) in the reply"), message: "no \(field) in the reply")
+    }
+}
+
+extension MatrixSyncService {
+    /// The longest `next_batch` kept. Synapse's tokens are tens of characters; one far longer (or with
+    /// control characters) would be stored and sent back as `since` on every later request, where it can
+    /// make the URL too long for the server: the loop would be stuck for good. Such a reply is refused
+    /// like any malformed one, and the token before it stays.
+    static let maxBatchTokenLength = 1024
+
+    static func nextBatch(of response: JSONValue) throws(MatrixError) -> String {
+        guard let next = response.member("next_batch")?.asString, !next.isEmpty else { throw MatrixError.missing("next_batch") }
+        guard next.utf8.count <= maxBatchTokenLength, !next.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw MatrixError(endpoint: "GET sync", code: .transport("an unusable next_batch in the reply"),
+                              message: "the reply's next_batch is not a usable token (\(next.utf8.count) bytes)")
+        }
+        return next
     }
 }

@@ -163,6 +163,12 @@ enum ChangeSetPlanner {
                 "INSERT INTO labels (task_id, labeler, dataset, created_at, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [.integer(label.task.rawValue), .text(label.labeler.rawValue), .text(dataset), SQLValue(label.at), .text(value)]),
                 expect: .exactlyOne(.uniqueViolation("a label on task #\(label.task) by \(label.labeler)"))))
+            // The labeler's hold on the task is used up; a task with no label left to give holds nobody.
+            steps.append(WriteStep(SQLStatement(
+                """
+                DELETE FROM label_reservations
+                WHERE task_id = ? AND (labeler = ? OR NOT EXISTS (SELECT 1 FROM label_tasks t WHERE t.id = ? AND t.slots > 0))
+                """, [.integer(label.task.rawValue), .text(label.labeler.rawValue), .integer(label.task.rawValue)])))
         }
         for (correction, terms) in changes.correctionTerms {
             for term in terms.sorted() {

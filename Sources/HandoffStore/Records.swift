@@ -19,6 +19,24 @@ package struct EntityRow: Sendable {
     package var columns: [(name: String, value: SQLValue)]
 }
 
+/// How a label task's labeler groups are kept in its `labeler_groups` column, `|group|group|`, so "may
+/// this labeler label it" is one LIKE per group the labeler is in (a `|` inside a name is kept as `¦`,
+/// the same way on both sides).
+package enum LabelerGroups {
+    package static func column(_ groups: [String]) -> String {
+        "|" + groups.map { $0.replacingOccurrences(of: "|", with: "¦") }.joined(separator: "|") + "|"
+    }
+
+    /// A LIKE pattern (with `ESCAPE '\'`) that matches a column listing `group`.
+    package static func pattern(_ group: String) -> String {
+        let escaped = group.replacingOccurrences(of: "|", with: "¦")
+            .replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+        return "%|" + escaped + "|%"
+    }
+}
+
 /// A core entity the store keeps in its own table.
 package protocol StoredEntity: Codable, Sendable {
     static var table: String { get }
@@ -123,6 +141,7 @@ extension LabelTask: StoredEntity {
     package static let kind = EntityKind.labelTask
     package var rowID: Int64 { id.rawValue }
     package var indexColumns: [(name: String, value: SQLValue)] {
-        [("dataset", .text(dataset)), ("status", .text(status.rawValue)), ("created_at", SQLValue(createdAt))]
+        [("dataset", .text(dataset)), ("status", .text(status.rawValue)), ("created_at", SQLValue(createdAt)),
+         ("slots", .integer(Int64(max(0, overlap - labelCount)))), ("labeler_groups", .text(LabelerGroups.column(labelers)))]
     }
 }

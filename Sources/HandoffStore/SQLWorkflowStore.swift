@@ -9,6 +9,7 @@ package final class SQLWorkflowStore: WorkflowStore {
     package init(database: any SQLDatabase) async throws {
         self.database = database
         try await Self.migrate(database)
+        try await reindexLabelTasks()
     }
 
     static func migrate(_ db: any SQLDatabase) async throws {
@@ -267,17 +268,71 @@ package final class SQLWorkflowStore: WorkflowStore {
                        descending: false)
     }
 
-    package func nextLabelTask(dataset: String?, labeler: ActorID) async throws -> LabelTask? {
+    package func nextLabelTask(dataset: String?, labeler: ActorID, groups: [String]?, now: Date, holdUntil: Date) async throws -> LabelTask? {
         let datasetClause = dataset == nil ? "" : "AND t.dataset = ?"
-        let binds: [SQLValue] = (dataset.map { [.text($0)] } ?? []) + [.text(labeler.rawValue)]
-        return try await database.read(
+        let dataset: [SQLValue] = dataset.map { [.text($0)] } ?? []
+        // Tasks this labeler may label: those open to anyone ("*") or to one of their groups; nil is an
+        // admin, who may label any task.
+        var groupClause = ""
+        var groupBinds: [SQLValue] = []
+        if let groups {
+            let patterns = [Directory.anyone] + groups
+            groupClause = "AND (" + patterns.map { _ in "t.labeler_groups LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")"
+            groupBinds = patterns.map { .text(LabelerGroups.pattern($0)) }
+        }
+        let who = SQLValue.text(labeler.rawValue)
+        // One statement, so two labelers asking at once cannot both take a task's last free label: the
+        // task this labeler holds already (asking again gives the same task), else the oldest open task
+        // they may label and have not labeled, with more labels to give than are held for others. Walks
+        // open tasks in id order (label_tasks_next) and stops at the first; the tasks it passes are the
+        // ones being worked on. The final ORDER BY sorts the at most two candidates.
+        let held = try await database.write([WriteStep(SQLStatement(
             """
-            SELECT t.version, t.data FROM label_tasks t
-            WHERE t.status = 'open' \(datasetClause)
-              AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.labeler = ?)
-            ORDER BY t.id LIMIT 1
-            """, binds
-        ).first.map { try LabelTask.decode($0).value }
+            WITH pick (id, mine) AS (
+                SELECT r.task_id, 1 FROM label_reservations r JOIN label_tasks t ON t.id = r.task_id
+                WHERE r.labeler = ? AND r.expires_at > ? AND t.status = 'open' \(datasetClause)
+                UNION ALL
+                SELECT * FROM (
+                    SELECT t.id, 0 FROM label_tasks t
+                    WHERE t.status = 'open' \(datasetClause) \(groupClause)
+                      AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.task_id = t.id AND l.labeler = ?)
+                      AND t.slots > (SELECT COUNT(*) FROM label_reservations r
+                                     WHERE r.task_id = t.id AND r.labeler <> ? AND r.expires_at > ?)
+                    ORDER BY t.id LIMIT 1
+                ) AS candidate
+            )
+            INSERT INTO label_reservations (task_id, labeler, expires_at)
+            SELECT id, ?, ? FROM pick WHERE true ORDER BY mine DESC, id LIMIT 1
+            ON CONFLICT (task_id, labeler) DO UPDATE SET expires_at = excluded.expires_at
+            RETURNING task_id
+            """, [who, SQLValue(now)] + dataset + dataset + groupBinds + [who, who, SQLValue(now), who, SQLValue(holdUntil)]))])
+        guard let id = try held.first?.rows.first?.int("task_id") else { return nil }
+        return try await labelTask(LabelTaskID(id))?.value
+    }
+
+    package func pruneLabelHolds(before: Date) async throws -> Int {
+        try await database.write([WriteStep(SQLStatement(
+            "DELETE FROM label_reservations WHERE expires_at <= ?", [SQLValue(before)]))]).first?.changes ?? 0
+    }
+
+    /// Fills the index columns of label tasks written before they existed (migration 0009), a page at a
+    /// time through the partial index of such rows, so nothing loads the table. Idempotent: a crash halfway
+    /// leaves the rest for the next open; new writes always fill them.
+    func reindexLabelTasks() async throws {
+        while true {
+            let rows = try await database.read(
+                "SELECT version, data FROM label_tasks WHERE labeler_groups IS NULL ORDER BY id LIMIT 500")
+            guard !rows.isEmpty else { return }
+            let steps = try rows.map { raw -> WriteStep in
+                let task = try LabelTask.decode(raw)
+                let columns = task.value.indexColumns
+                return WriteStep(SQLStatement(
+                    "UPDATE label_tasks SET " + columns.map { "\($0.name) = ?" }.joined(separator: ", ") + " WHERE id = ? AND version = ?",
+                    columns.map(\.value) + [.integer(task.value.rowID), .integer(task.version)]))
+            }
+            let changed = try await database.write(steps).reduce(0) { $0 + $1.changes }
+            if changed == 0 { return }  // only rows another writer changed meanwhile (and so indexed) were left
+        }
     }
 
     package func hasLabel(task: LabelTaskID, labeler: ActorID) async throws -> Bool {

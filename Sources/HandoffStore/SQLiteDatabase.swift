@@ -50,7 +50,7 @@ package final class SQLiteDatabase: SQLDatabase {
             pool = try DatabasePool(path: path, configuration: Self.grdbConfiguration(configuration))
             if configuration.backgroundCheckpointPages > 0 {
                 let checkpointer = Checkpointer(path: path, configuration: configuration)
-                try pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
+                pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
                 self.checkpointer = checkpointer
             } else {
                 checkpointer = nil

@@ -385,5 +385,28 @@ package enum Schema {
             // Due rows of one kind (the webhook dispatcher's poll), without walking the other kinds' rows.
             "CREATE INDEX outbox_due_kind ON outbox (kind, next_attempt_at, id) WHERE status = 'pending'",
         ]),
+        Migration(name: "0009_label_reservations", statements: [
+            // Labels a task still needs (overlap − labels) and the groups that may label it, kept by every
+            // write of the task, so "next task" can tell a task with room for this labeler from one whose
+            // room is promised to others, or that they may not label, without decoding it. Rows written
+            // before this migration have NULL groups until the store re-indexes them on open
+            // (SQLWorkflowStore.reindexLabelTasks, through the partial index below): no JSON in SQL.
+            "ALTER TABLE label_tasks ADD COLUMN slots {int} NOT NULL DEFAULT 0",
+            "ALTER TABLE label_tasks ADD COLUMN labeler_groups {text}",
+            "CREATE INDEX label_tasks_unindexed ON label_tasks (id) WHERE labeler_groups IS NULL",
+            // A task handed to a labeler by "next task" is held for them for a while, so labelers asking at
+            // once are handed different tasks instead of racing for the same one.
+            """
+            CREATE TABLE label_reservations (
+                task_id {int} NOT NULL REFERENCES label_tasks (id),
+                labeler {text} NOT NULL,
+                expires_at {int} NOT NULL,
+                PRIMARY KEY (task_id, labeler)
+            )
+            """,
+            "CREATE INDEX label_reservations_labeler ON label_reservations (labeler, expires_at)",
+            // Lapsed holds are deleted by the scheduler's prune.
+            "CREATE INDEX label_reservations_expiry ON label_reservations (expires_at)",
+        ]),
     ]
 }

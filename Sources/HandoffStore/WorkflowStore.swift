@@ -95,7 +95,13 @@ package protocol WorkflowStore: Sendable {
     func labelTask(_ id: LabelTaskID) async throws -> Versioned<LabelTask>?
     func countLabelTasks(dataset: String) async throws -> Int
     func labelTasks(dataset: String?, limit: Int, after: LabelTaskID?) async throws -> [LabelTask]
-    func nextLabelTask(dataset: String?, labeler: ActorID) async throws -> LabelTask?
+    /// The task this labeler should label next, held for them until `holdUntil`: the one they already
+    /// hold, else the oldest open task they may label (open to `"*"` or to one of `groups`; nil groups:
+    /// any task, for admins) and have not labeled that still has a label to give beyond those held for
+    /// others. Nil when there is none.
+    func nextLabelTask(dataset: String?, labeler: ActorID, groups: [String]?, now: Date, holdUntil: Date) async throws -> LabelTask?
+    /// Deletes holds on label tasks that lapsed before `before`.
+    func pruneLabelHolds(before: Date) async throws -> Int
     func hasLabel(task: LabelTaskID, labeler: ActorID) async throws -> Bool
     func labels(task: LabelTaskID) async throws -> [StoredLabel]
     /// A dataset's labels in (task, labeler) order, one page after the cursor.

@@ -31,9 +31,15 @@ extension Workflow {
         return t.entity
     }
 
-    /// The next task this labeler has not labeled that still needs labels; nil when there is none.
-    package func nextLabelTask(dataset: String?, for labeler: ActorID) async throws -> LabelTask? {
-        try await store.nextLabelTask(dataset: dataset, labeler: labeler)
+    /// The next task for this labeler, held for them for ``Configuration/labelHold``: the one they hold
+    /// already, else the oldest open task they may label (its labeler groups include one of theirs, or
+    /// `"*"`) and have not labeled, with a label to give beyond those held for others; nil when there is
+    /// none. Nobody is handed (or holds) a task they would be refused.
+    package func nextLabelTask(dataset: String?, for labeler: Actor) async throws -> LabelTask? {
+        let now = clock.now()
+        return try await store.nextLabelTask(dataset: dataset, labeler: labeler.id,
+                                             groups: labeler.isAdmin ? nil : policy.directory.groups(of: labeler.id),
+                                             now: now, holdUntil: now.addingTimeInterval(configuration.labelHold.seconds))
     }
 
     /// Adds a label, given as text (`positive`, `4`, `3-17`) or already typed.

@@ -21,6 +21,9 @@ package final class Workflow: Sendable {
         package var idempotencyKeyRetention: Span = .hours(24 * 30)
         /// How long a timer whose handling failed waits before it is tried again.
         package var failedTimerDelay: Span = .minutes(1)
+        /// How long a task handed out by "next task" is held for its labeler (asking again renews it;
+        /// labeling it ends it), so labelers asking at once are handed different tasks.
+        package var labelHold: Span = .minutes(10)
 
         package init(policy: WorkflowPolicy = WorkflowPolicy()) { self.policy = policy }
     }
@@ -153,13 +156,15 @@ package final class Workflow: Sendable {
         }
     }
 
-    /// Forgets event keys past retention (chat events after a day, API idempotency keys after 30 days);
-    /// called by the scheduler.
+    /// Forgets event keys past retention (chat events after a day, API idempotency keys after 30 days)
+    /// and lapsed holds on label tasks; called by the scheduler.
     package func pruneEventKeys() async throws -> Int {
         let now = clock.now()
-        return try await store.pruneEventKeys(
+        let keys = try await store.pruneEventKeys(
             before: now.addingTimeInterval(-configuration.eventKeyRetention.seconds),
             idempotencyBefore: now.addingTimeInterval(-configuration.idempotencyKeyRetention.seconds))
+        // Lapsed holds on label tasks (they already count for nothing; this keeps the table small).
+        return keys + (try await store.pruneLabelHolds(before: now))
     }
 }
 

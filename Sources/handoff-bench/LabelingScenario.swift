@@ -97,7 +97,7 @@ struct LabelingScenario {
                             let labeler = labelers[n % labelers.count]
                             while true {
                                 let t0 = ContinuousClock.now
-                                guard let task = try await workflow.nextLabelTask(dataset: Self.dataset, for: labeler.id) else {
+                                guard let task = try await workflow.nextLabelTask(dataset: Self.dataset, for: labeler) else {
                                     throw BenchError("no open task left for \(labeler.id)")
                                 }
                                 let t1 = ContinuousClock.now

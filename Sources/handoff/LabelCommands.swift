@@ -51,7 +51,7 @@ struct Labels: AsyncParsableCommand {
 
         func run() async throws {
             try await perform {
-                guard let task = try await global.openWorkflow().nextLabelTask(dataset: dataset, for: actor.resolved.id) else {
+                guard let task = try await global.openWorkflow().nextLabelTask(dataset: dataset, for: actor.resolved) else {
                     if global.json { return print("null") }
                     return print("No task left for \(actor.resolved.id).")
                 }

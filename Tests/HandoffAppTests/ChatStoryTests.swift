@@ -137,6 +137,46 @@ extension ChatAppTests {
             await h.stop()
         }
 
+        @Test("A reason that starts with a command word is the reason; a refused reason ends the question; talk in a thread is only talk")
+        func reasonsAreReasonsWhateverTheirFirstWord() async throws {
+            let h = try await ChatHarness.start()
+            let approval = try await h.requestApproval()
+            let card = try await h.card(of: approval.ref)
+            let ts = try #require(card.messageID)
+            await h.fake.react(user: People.alice, name: "x", channel: card.channel, ts: ts)
+            #expect(await eventually { await h.fake.messages(in: card.channel).contains { $0.threadTS == ts && $0.botID != nil } })
+            // "changes" is an alias of revise, "take" of claim: after ❌ they begin a reason, not a command.
+            _ = await h.fake.postUserMessage(user: People.alice, channel: card.channel, text: "Changes the schema without review", threadTS: ts)
+            #expect(await eventually { (try? await h.approval(approval.id))?.status.name == "rejected" })
+            #expect(try await h.approval(approval.id).status.decision?.comment == "Changes the schema without review")
+
+            // Bob asks to revise another one, but Alice approves it first: his reason is refused privately,
+            // and the question is over, so his next message in the thread is just talk.
+            let second = try await h.requestApproval("restart")
+            let secondCard = try await h.card(of: second.ref)
+            let ts2 = try #require(secondCard.messageID)
+            await h.fake.react(user: People.bob, name: "repeat", channel: secondCard.channel, ts: ts2)
+            #expect(await eventually {
+                await h.fake.messages(in: secondCard.channel).contains { $0.threadTS == ts2 && $0.botID != nil && $0.text.contains("what should change") }
+            })
+            _ = try await h.workflow.decide(second.id, verdict: .approve, comment: nil, by: Actor(ActorID("slack:\(People.alice)")))
+            _ = await h.fake.postUserMessage(user: People.bob, channel: secondCard.channel, text: "take the cache out first", threadTS: ts2)
+            #expect(await eventually { await h.privateReplies(to: People.bob).contains { $0.contains("already decided") } })
+            let talk = [
+                await h.fake.postUserMessage(user: People.bob, channel: secondCard.channel, text: "ok, never mind", threadTS: ts2),
+                await h.fake.postUserMessage(user: People.carol, channel: secondCard.channel, text: "looks fine to me", threadTS: ts2),
+            ]
+            #expect(await h.inboundSettled())
+            #expect(await h.privateReplies(to: People.bob).count == 1, "one explanation, for the refused reason only")
+            #expect(await h.privateReplies(to: People.carol).isEmpty, "talk gets no answer")
+            #expect(try await h.approval(second.id).status.decision?.comment == nil)
+            // Talk in a card's thread is handled too (its key is kept), so a redelivery of it is recognised.
+            for ts in talk {
+                #expect(try await h.workflow.store.eventRecord(source: "slack", key: "msg:\(secondCard.channel):\(ts)") != nil, "talk \(ts) has no key")
+            }
+            await h.stop()
+        }
+
         @Test("Slash command with bad arguments: the usage comes back in the ack, ephemeral (A14)")
         func slashCommandBadArguments() async throws {
             let h = try await ChatHarness.start()

@@ -197,7 +197,7 @@ private struct Checker {
             if approval.status.name != "expired" { report.violation("\(subject.ref) should have expired, is \(approval.status.name)") }
             if rig.wasDown(at: approval.expiresAt) { report.timersDueWhileDown += 1 }
         } else if let decision = approval.status.decision {
-            let deciders = Set(events.filter { $0.entity == subject.ref && $0.audited }.map(\.actor))
+            let deciders = Set(events.filter { $0.entity == subject.ref && ($0.audited || $0.mayDecide) }.map(\.actor))
             if !Set(decision.by).isSubset(of: deciders) {
                 report.violation("\(subject.ref) was decided by \(decision.by), who sent no decision")
             }

@@ -17,6 +17,10 @@ struct SentEvent: Sendable {
     var entity: EntityRef
     /// Processing it always leaves exactly one audit entry on the entity: a transition or a refusal.
     var audited: Bool
+    /// It may decide the entity without being `audited`: a reason replied in a card's thread decides when
+    /// its question is still open, and is only talk (no audit entry) when it was answered already, as
+    /// when the workload, not seeing the decision through a crash, asks and replies again.
+    var mayDecide = false
 }
 
 /// An entity the workload created through the HTTP API (as the agent), and what happened to it.
@@ -184,7 +188,7 @@ final class Workload: Sendable {
                     }
                 }
                 guard prompted else { continue }
-                await drive(deadline: deadline, until: decided) { await self.threadReply(People.bob, card, "the numbers look off", ref) }
+                await drive(deadline: deadline, until: decided) { await self.threadReply(People.bob, card, "the numbers look off", ref, isReason: true) }
             }
         default:
             break
@@ -366,17 +370,19 @@ final class Workload: Sendable {
         return await send(type: "slash_commands", payload: payload, dedupeID: trigger, actor: user, entity: entity, audited: true)
     }
 
-    func threadReply(_ user: String, _ card: FakeSlack.Message, _ text: String, _ entity: EntityRef) async -> SentEvent {
+    /// A reply in the card's thread: a command (always audited), or with `isReason` the reason a prompt asked for.
+    func threadReply(_ user: String, _ card: FakeSlack.Message, _ text: String, _ entity: EntityRef, isReason: Bool = false) async -> SentEvent {
         let ts = await fake.postUserMessage(user: user, channel: card.channel, text: text, threadTS: card.ts, alsoAsMessageEvent: false)
         let eventID = "Ev\(tag)M\(counter.add(1, ordering: .relaxed).newValue)"
         let payload = FakeSlackPayloads.eventCallback(FakeSlackPayloads.message(user: user, channel: card.channel, text: text, ts: ts,
                                                                                 threadTS: card.ts), eventID: eventID)
-        return await send(type: "events_api", payload: payload, dedupeID: eventID, actor: user, entity: entity, audited: true)
+        return await send(type: "events_api", payload: payload, dedupeID: eventID, actor: user, entity: entity, audited: !isReason, mayDecide: isReason)
     }
 
-    private func send(type: String, payload: JSONValue, dedupeID: String, actor user: String, entity: EntityRef, audited: Bool) async -> SentEvent {
+    private func send(type: String, payload: JSONValue, dedupeID: String, actor user: String, entity: EntityRef, audited: Bool,
+                      mayDecide: Bool = false) async -> SentEvent {
         let event = SentEvent(dedupeID: dedupeID, type: type, payload: payload, routerKey: SlackInbound.key(type: type, payload: payload) ?? "",
-                              actor: ActorID("slack:\(user)"), entity: entity, audited: audited)
+                              actor: ActorID("slack:\(user)"), entity: entity, audited: audited, mayDecide: mayDecide)
         ledger.record(event)
         if options.duplicateDeliveries {
             // Redelivered right behind itself (a new envelope for the same event, as after a reconnect), and

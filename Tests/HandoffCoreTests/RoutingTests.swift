@@ -22,7 +22,8 @@ struct ConfidenceParserTests {
         ("VERY HIGH!", 0.95),
         ("85", 0.85),
         ("  .5 ", 0.5),
-        ("1", 1.0),
+        ("1.0", 1.0),
+        ("Confidence: 1.00", 1.0),
         ("0", 0.0),
     ])
     func reads(text: String, expected: Double) throws {
@@ -76,6 +77,9 @@ struct ConfidenceParserTests {
         ("150%", "outside"),
         ("12/10", "outside"),
         ("8", "ambiguous"),
+        // "1" tops 0–1 but is the lowest rating of 1–5 or 1–10: never read as full confidence.
+        ("1", "ambiguous"),
+        ("Confidence: 1", "ambiguous"),
         ("250", "outside"),
         ("5/0", "zero"),
     ])

@@ -577,10 +577,83 @@ struct StoreContractTests {
             try await store.commit(cs, now: f.now)
 
             // Task 1 has its one label: nobody gets it any more.
-            #expect(try await store.nextLabelTask(dataset: "sentiment", labeler: "slack:alice")?.id == LabelTaskID(2))
-            #expect(try await store.nextLabelTask(dataset: "other", labeler: "slack:alice")?.id == LabelTaskID(4))
-            #expect(try await store.nextLabelTask(dataset: nil, labeler: "slack:alice")?.id == LabelTaskID(2))
-            #expect(try await store.nextLabelTask(dataset: "missing", labeler: "slack:alice") == nil)
+            func next(_ dataset: String?, _ who: ActorID) async throws -> LabelTaskID? {
+                try await store.nextLabelTask(dataset: dataset, labeler: who, groups: ["labelers"], now: f.now,
+                                              holdUntil: f.now.addingTimeInterval(600))?.id
+            }
+            #expect(try await next("sentiment", "slack:alice") == LabelTaskID(2))
+            #expect(try await next("other", "slack:alice") == LabelTaskID(4))
+            #expect(try await next("missing", "slack:alice") == nil)
+            // Alice holds task 2 now (overlap 1): Carol is handed task 3, then there is nothing left for Dave.
+            #expect(try await next("sentiment", "slack:carol") == LabelTaskID(3))
+            #expect(try await next("sentiment", "slack:dave") == nil)
+            #expect(try await next(nil, "slack:dave") == LabelTaskID(4), "task 4 takes two labels; Alice holds one")
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func labelersAskingAtOnceAreHandedDifferentTasksAndHoldsEnd(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let f = Fixtures()
+            for id in 1...3 { try await store.commit(.inserting(try f.labelTask(Int64(id), overlap: 2)), now: f.now) }
+            func next(_ who: ActorID, at now: Date? = nil) async throws -> LabelTaskID? {
+                let now = now ?? f.now
+                return try await store.nextLabelTask(dataset: "sentiment", labeler: who, groups: [], now: now, holdUntil: now.addingTimeInterval(600))?.id
+            }
+            // Eight labelers at once, two labels per task: two per task, the rest get nothing.
+            let people: [ActorID] = (1...8).map { ActorID("slack:u\($0)") }
+            let handed = try await withThrowingTaskGroup(of: (ActorID, LabelTaskID?).self) { group in
+                for who in people { group.addTask { (who, try await next(who)) } }
+                return try await group.reduce(into: [ActorID: LabelTaskID?]()) { $0[$1.0] = $1.1 }
+            }
+            let perTask = Dictionary(grouping: handed.values.compactMap { $0 }, by: { $0 }).mapValues(\.count)
+            #expect(perTask == [LabelTaskID(1): 2, LabelTaskID(2): 2, LabelTaskID(3): 2], "\(handed)")
+            #expect(handed.values.filter { $0 == nil }.count == 2)
+            // Asking again gives the same task.
+            let u1 = try #require(handed[people[0]] ?? nil)
+            #expect(try await next(people[0]) == u1)
+            // Labeling it ends the hold: the label fills the slot, and the holder is handed another task (none left).
+            let task = try #require(try await store.labelTask(u1))
+            let (t, label) = try LabelingMachine.label(task.value, value: .choice("neutral"), by: Actor(people[0]), alreadyLabeled: false,
+                                                       directory: Directory(), now: f.now)
+            var cs = try ChangeSet.updating(t, from: task.version)
+            cs.labels.append((label, "sentiment"))
+            try await store.commit(cs, now: f.now)
+            #expect(try await next(people[0]) == nil, "task \(u1) is labeled by them; the others are held by others")
+            // Holds lapse: eleven minutes on, a waiting labeler is handed a task.
+            let waiting = try #require(people.first { handed[$0] == .some(nil) })
+            #expect(try await next(waiting) == nil)
+            #expect(try await next(waiting, at: f.now.addingTimeInterval(660)) == LabelTaskID(1))
+            // Pruning deletes lapsed holds only: the one just taken (until +21 min) stays.
+            #expect(try await store.pruneLabelHolds(before: f.now.addingTimeInterval(660)) == 5)
+            #expect(try await next(waiting, at: f.now.addingTimeInterval(700)) == LabelTaskID(1), "their hold survived the prune")
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func nextLabelTaskHandsOutOnlyTasksTheLabelerMayLabel(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let f = Fixtures()
+            func task(_ id: Int64, _ labelers: [String]) throws -> Transition<LabelTask> {
+                try LabelingMachine.create(
+                    id: LabelTaskID(id),
+                    input: LabelTaskInput(dataset: "d", type: .choice(options: ["a", "b"]), content: "text \(id)", overlap: 1, labelers: labelers),
+                    by: "key:loader", now: f.now)
+            }
+            // Group names LIKE would misread (`_`, `%`) must match only themselves.
+            try await store.commit(.inserting(try task(1, ["med_ical"])), now: f.now)
+            try await store.commit(.inserting(try task(2, ["legal", "100%"])), now: f.now)
+            try await store.commit(.inserting(try task(3, ["*"])), now: f.now)
+            func next(_ who: ActorID, _ groups: [String]?) async throws -> LabelTaskID? {
+                try await store.nextLabelTask(dataset: "d", labeler: who, groups: groups, now: f.now, holdUntil: f.now.addingTimeInterval(600))?.id
+            }
+            #expect(try await next("slack:none", []) == LabelTaskID(3), "in no group: only the task open to anyone")
+            #expect(try await next("slack:x", ["medXical", "100"]) == nil, "no wildcard match, and task 3 is held")
+            #expect(try await next("slack:l", ["100%"]) == LabelTaskID(2))
+            #expect(try await next("slack:m", ["med_ical"]) == LabelTaskID(1))
+            #expect(try await next("slack:admin", nil) == nil, "an admin may label any task, but every one is held by someone now")
+            #expect(try await store.pruneLabelHolds(before: f.now.addingTimeInterval(601)) == 3)
+            #expect(try await next("slack:admin", nil) == LabelTaskID(1))
         }
     }
 

@@ -160,7 +160,7 @@ struct WorkflowLabelingTests {
             }
             // Alice walks the whole dataset once.
             var aliceSaw: [LabelTaskID] = []
-            while let task = try await workflow.nextLabelTask(dataset: "sentiment", for: "slack:alice") {
+            while let task = try await workflow.nextLabelTask(dataset: "sentiment", for: Who.alice) {
                 #expect(!aliceSaw.contains(task.id), "task #\(task.id) offered twice")
                 aliceSaw.append(task.id)
                 _ = try await workflow.addLabel(task.id, text: "positive", by: Who.alice)
@@ -173,7 +173,7 @@ struct WorkflowLabelingTests {
             _ = try await workflow.addLabel(ids[0], text: "negative", by: Who.bob)
             _ = try await workflow.addLabel(ids[1], text: "2", by: Who.bob)
             #expect(try await workflow.labelTask(ids[1]).status == .complete)
-            #expect(try await workflow.nextLabelTask(dataset: "sentiment", for: "slack:carol")?.id == ids[2])
+            #expect(try await workflow.nextLabelTask(dataset: "sentiment", for: Who.carol)?.id == ids[2])
             await expectWorkflowError(.wrongState, "already has its 2 labels") { try await workflow.addLabel(ids[0], text: "positive", by: Who.carol) }
             await expectWorkflowError(.notAllowed, "not a labeler") { try await workflow.addLabel(ids[3], text: "positive", by: Who.meg) }
             await expectWorkflowError(.invalid, "one of positive, negative") { try await workflow.addLabel(ids[3], text: "meh", by: Who.carol) }

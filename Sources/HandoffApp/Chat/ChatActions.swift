@@ -234,7 +234,10 @@ package struct ChatActions: Sendable {
     private func message(_ text: String, addressedToBot: Bool, event: ChatEvent, key: EventKey, entity: inout EntityRef?) async throws -> [ChatReply] {
         if let card = try await resolveCard(event) {
             entity = card.entity
-            if !CommandParser.startsWithCommand(text), let pending = try await awaiting(card: card, user: event.actor.id) {
+            // Asked for a reason (after ❌ or 🔁), the person's next reply is the reason, whatever word it
+            // starts with ("changes the schema…" is a reason, not the `changes` command); only the
+            // command's typed name (`/handoff …`, `!handoff …`) makes it a command instead.
+            if !CommandParser.startsWithCommandName(text), let pending = try await awaiting(card: card, user: event.actor.id) {
                 return try await completeAwaiting(pending, reason: text, card: card, event: event, key: key)
             }
             if CommandParser.startsWithCommand(text) {
@@ -244,6 +247,8 @@ package struct ChatActions: Sendable {
             }
             // The lease holder's reply on an AI answer's review card is the corrected answer (ChatAnswering.swift).
             if let replies = try await ChatAnswering(workflow: workflow).correction(text, on: card, event: event, key: key) { return replies }
+            // People talking in a card's thread: seen, and nothing to do (the key says it was handled).
+            try await markHandled(key)
             return []
         }
         guard addressedToBot else { return [] }
@@ -274,14 +279,24 @@ package struct ChatActions: Sendable {
         let parts = pending.split(separator: ":")
         guard parts.count == 3, let id = Int64(parts[1]), let verdict = Verdict(rawValue: String(parts[2])) else { return [] }
         let actor = event.actor.actor
-        switch parts[0] {
-        case "approval":
-            _ = try await workflow.decide(ApprovalID(id), verdict: verdict, comment: reason, by: actor, event: key)
-        case "review_item":
-            let v: ReviewVerdict = verdict == .reject ? .rejected : verdict == .revise ? .revisionNeeded : .approved
-            _ = try await workflow.submit(ReviewItemID(id), verdict: v, feedback: reason, correctedAnswer: nil, by: actor, event: key)
-        default:
-            return []
+        do {
+            switch parts[0] {
+            case "approval":
+                _ = try await workflow.decide(ApprovalID(id), verdict: verdict, comment: reason, by: actor, event: key)
+            case "review_item":
+                let v: ReviewVerdict = verdict == .reject ? .rejected : verdict == .revise ? .revisionNeeded : .approved
+                _ = try await workflow.submit(ReviewItemID(id), verdict: v, feedback: reason, correctedAnswer: nil, by: actor, event: key)
+            default:
+                try await setAwaiting(card: card, user: event.actor.id, value: "")
+                try await markHandled(key)
+                return []
+            }
+        } catch let refusal as WorkflowError where [.notFound, .notAllowed, .wrongState].contains(refusal.code) {
+            // Refused for good (decided meanwhile, expired, …): the question is over, so the person's later
+            // messages in the thread are not taken as the reason again; they are told why, privately. (An
+            // invalid reason, such as one too long, leaves the question open for another try.)
+            try await setAwaiting(card: card, user: event.actor.id, value: "")
+            throw refusal
         }
         try await setAwaiting(card: card, user: event.actor.id, value: "")
         return [.acknowledge(.approve)]

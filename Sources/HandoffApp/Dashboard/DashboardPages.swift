@@ -350,7 +350,7 @@ extension Dashboard {
         }
         if let error { values["error"] = error }
         if let notice { values["notice"] = notice }
-        guard let task = try await workflow.nextLabelTask(dataset: dataset, for: viewer.actor.id) else {
+        guard let task = try await workflow.nextLabelTask(dataset: dataset, for: viewer.actor) else {
             values["done"] = true
             return render("labeling", values, viewer: viewer, status: status)
         }

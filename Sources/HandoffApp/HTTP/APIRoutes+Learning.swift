@@ -172,7 +172,7 @@ extension APIRoutes {
             return try kit.json(Page(items: tasks.map(LabelTaskView.init), next: tasks.count == limit ? tasks.last?.id.rawValue : nil))
         }
         kit.route(router, .get, "/v1/label-tasks/next", .reviewer) { request, _, principal in
-            let task = try await workflow.nextLabelTask(dataset: request.query("dataset"), for: principal.actor.id)
+            let task = try await workflow.nextLabelTask(dataset: request.query("dataset"), for: principal.actor)
             return try kit.json(NextTask(task: task.map(LabelTaskView.init)))
         }
         kit.route(router, .get, "/v1/label-tasks/{id}", .anyKey) { _, context, _ in
