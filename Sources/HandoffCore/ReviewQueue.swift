@@ -82,6 +82,8 @@ package struct Review: Hashable, Sendable, Codable {
     package var waitedSeconds: Double
     /// How long the reviewer took from claim to submit.
     package var decideSeconds: Double
+    /// Submitted at or after the item's SLA deadline (nil in reviews stored before deadlines were kept).
+    package var afterSLA: Bool? = nil
 }
 
 package enum ReviewStatus: Hashable, Sendable, Codable {
@@ -116,6 +118,8 @@ package struct ReviewItem: Hashable, Sendable, Codable {
     package var origin: String?
     package var route: String?
     package var callbackURL: String?
+    /// When its SLA runs out (creation + the queue's SLA); nil in items stored before deadlines were kept.
+    package var slaDueAt: Date? = nil
 
     package var ref: EntityRef { EntityRef(kind: .reviewItem, id: id.rawValue) }
 
@@ -167,7 +171,7 @@ package enum ReviewMachine {
         let item = ReviewItem(
             id: id, queue: request.queue, priority: request.priority, content: c, createdAt: now, pendingSince: now,
             reviewsRequired: queue.reviewsRequired, reviews: [], status: .pending, slaBreached: false,
-            origin: request.origin, route: request.route, callbackURL: request.callbackURL)
+            origin: request.origin, route: request.route, callbackURL: request.callbackURL, slaDueAt: now + queue.sla)
         return Transition(
             entity: item,
             audit: [AuditEvent(at: now, actor: actor, entity: item.ref, from: nil, to: "pending",
@@ -213,7 +217,7 @@ package enum ReviewMachine {
         _ item: ReviewItem, verdict: ReviewVerdict, feedback rawFeedback: String?, correctedAnswer rawCorrection: String?,
         by actor: Actor, now: Date
     ) throws(WorkflowError) -> Transition<ReviewItem> {
-        guard case .claimed(let holder, let claimedAt, _) = item.status else {
+        guard case .claimed(let holder, let claimedAt, let leaseUntil) = item.status else {
             if case .completed(let v, _) = item.status {
                 throw .wrongState("review item #\(item.id) is already completed (\(v.rawValue))")
             }
@@ -221,6 +225,11 @@ package enum ReviewMachine {
         }
         guard holder == actor.id else {
             throw .notAllowed("review item #\(item.id) is claimed by @\(holder), not you")
+        }
+        // A lapsed lease has returned the item to the queue, whether or not its timer has fired yet: the
+        // same submit gets the same answer however late the scheduler runs.
+        guard now < leaseUntil else {
+            throw .wrongState("your claim on review item #\(item.id) lapsed at \(leaseUntil.millisecondsSince1970 / 1000) (unix time); claim it again to submit")
         }
         let feedback = rawFeedback?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
         let correction = rawCorrection?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
@@ -230,19 +239,25 @@ package enum ReviewMachine {
         if verdict != .approved && feedback == nil && correction == nil {
             throw .invalid("feedback", "is required when the verdict is \(verdict.rawValue) (say what is wrong)")
         }
+        let afterSLA = item.slaDueAt.map { now >= $0 }
         let review = Review(
             reviewer: actor.id, claimedAt: claimedAt, submittedAt: now, verdict: verdict, feedback: feedback,
             correctedAnswer: correction, waitedSeconds: claimedAt.timeIntervalSince(item.pendingSince),
-            decideSeconds: now.timeIntervalSince(claimedAt))
+            decideSeconds: now.timeIntervalSince(claimedAt), afterSLA: afterSLA)
         var next = item
         next.reviews.append(review)
         if next.reviews.count >= item.reviewsRequired {
             let final = finalVerdict(next.reviews.map(\.verdict))
             next.status = .completed(verdict: final, at: now)
+            // Completed after its deadline is a breach, even when the SLA timer never got to fire (the
+            // scheduler down, or only the CLI in use).
+            let late = afterSLA == true && !item.slaBreached
+            if late { next.slaBreached = true }
             return Transition(
                 entity: next,
                 audit: [AuditEvent(at: now, actor: actor.id, entity: item.ref, from: "claimed", to: "completed",
-                                   detail: "\(verdict.rawValue)" + (item.reviewsRequired > 1 ? "; final \(final.rawValue)" : ""))],
+                                   detail: "\(verdict.rawValue)" + (item.reviewsRequired > 1 ? "; final \(final.rawValue)" : "")
+                                       + (late ? "; after its SLA (breached)" : ""))],
                 effects: [.cancel(.lease), .cancel(.sla), .updateCards, .webhook(event: "review.completed")])
         }
         next.status = .pending

@@ -10,6 +10,8 @@ package struct ChangeSet: Sendable {
     package var inserts: [EntityRow] = []
     package var updates: [(row: EntityRow, expectedVersion: Int64)] = []
     package var reviews: [(item: ReviewItemID, queue: String, review: Review)] = []
+    /// Claims of review items (time-to-claim stats).
+    package var claims: [ClaimRecord] = []
     package var labels: [(label: Label, dataset: String)] = []
     package var correctionTerms: [(correction: CorrectionID, terms: Set<String>)] = []
     package var audit: [AuditEvent] = []
@@ -22,8 +24,32 @@ package struct ChangeSet: Sendable {
     }
 
     package var isEmpty: Bool {
-        eventKey == nil && firedTimer == nil && inserts.isEmpty && updates.isEmpty && reviews.isEmpty && labels.isEmpty
+        eventKey == nil && firedTimer == nil && inserts.isEmpty && updates.isEmpty && reviews.isEmpty && claims.isEmpty && labels.isEmpty
             && correctionTerms.isEmpty && audit.isEmpty && outbox.isEmpty && timers.isEmpty
+    }
+}
+
+/// One claim of a review item, for the time-to-claim stats.
+package struct ClaimRecord: Sendable, Hashable {
+    package var item: ReviewItemID
+    package var queue: String
+    package var reviewer: ActorID
+    package var claimedAt: Date
+    /// From the item becoming claimable to this claim.
+    package var waitedSeconds: Double
+
+    package init(item: ReviewItemID, queue: String, reviewer: ActorID, claimedAt: Date, waitedSeconds: Double) {
+        self.item = item
+        self.queue = queue
+        self.reviewer = reviewer
+        self.claimedAt = claimedAt
+        self.waitedSeconds = waitedSeconds
+    }
+
+    /// The claim a transition made, if it made one.
+    package init?(_ t: Transition<ReviewItem>, from item: ReviewItem) {
+        guard case .claimed(let by, let at, _) = t.entity.status, item.leaseHolder == nil else { return nil }
+        self.init(item: item.id, queue: item.queue, reviewer: by, claimedAt: at, waitedSeconds: at.timeIntervalSince(item.pendingSince))
     }
 }
 
@@ -149,13 +175,20 @@ enum ChangeSetPlanner {
         for (item, queue, review) in changes.reviews {
             steps.append(WriteStep(SQLStatement(
                 """
-                INSERT INTO reviews (item_id, queue, reviewer, verdict, claimed_at, submitted_at, waited_ms, decide_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                INSERT INTO reviews (item_id, queue, reviewer, verdict, claimed_at, submitted_at, waited_ms, decide_ms, late)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                 """,
                 [.integer(item.rawValue), .text(queue), .text(review.reviewer.rawValue), .text(review.verdict.rawValue),
                  SQLValue(review.claimedAt), SQLValue(review.submittedAt),
-                 .integer(Int64((review.waitedSeconds * 1000).rounded())), .integer(Int64((review.decideSeconds * 1000).rounded()))]),
+                 .integer(Int64((review.waitedSeconds * 1000).rounded())), .integer(Int64((review.decideSeconds * 1000).rounded())),
+                 .integer(review.afterSLA == true ? 1 : 0)]),
                 expect: .exactlyOne(.uniqueViolation("a review of item #\(item) by \(review.reviewer)"))))
+        }
+        for claim in changes.claims {
+            steps.append(WriteStep(SQLStatement(
+                "INSERT INTO claims (item_id, queue, reviewer, claimed_at, waited_ms) VALUES (?, ?, ?, ?, ?)",
+                [.integer(claim.item.rawValue), .text(claim.queue), .text(claim.reviewer.rawValue), SQLValue(claim.claimedAt),
+                 .integer(Int64((claim.waitedSeconds * 1000).rounded()))])))
         }
         for (label, dataset) in changes.labels {
             let value = (try? StoreJSON.encode(label.value)) ?? "null"

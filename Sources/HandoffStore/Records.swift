@@ -46,25 +46,21 @@ package protocol StoredEntity: Codable, Sendable {
     var indexColumns: [(name: String, value: SQLValue)] { get }
 }
 
+/// How entity rows (and label values) are kept as JSON: milliseconds-since-1970 dates, compact, keys in
+/// order. Written and read by ``JSONValueCoder`` (one linear parse and a walk of the tree), the same JSON
+/// Foundation's coders wrote before it, which the fallback below still reads if the strict parser ever
+/// refuses a row.
 enum StoreJSON {
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .millisecondsSince1970
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
     static func encode(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try JSONValueCoder.encodeUTF8(value), as: UTF8.self)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
         do {
-            // A decoder per call: the parsed document travels in its userInfo. Linear in the size of
-            // the row whatever the nesting of the JSON values in it (see HandoffCore/JSONParser.swift).
+            if let root = JSONValue.parseStrict(text.utf8) { return try JSONValueCoder.decode(type, from: root) }
             let decoder = JSONDecoder()
             decoder.dateDecodingStrategy = .millisecondsSince1970
-            return try JSONValue.decode(type, from: Data(text.utf8), decoder: decoder)
+            return try decoder.decode(type, from: Data(text.utf8))
         } catch {
             throw StoreError.corrupt("\(T.self): \(error)")
         }

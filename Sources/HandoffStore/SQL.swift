@@ -189,7 +189,19 @@ package protocol SQLDatabase: Sendable {
     /// it changed and what its RETURNING clause produced. Throws ``StoreError`` and rolls back when an
     /// expectation fails.
     func write(_ steps: [WriteStep]) async throws -> [WriteResult]
+    /// Runs `body` in one write transaction: what it reads is the database as this transaction sees it
+    /// (no other writer comes between its reads and its writes), and everything it writes commits
+    /// together, or not at all when it throws. `body` runs on the database's own thread and must not
+    /// block: it is for a read, a pure decision and the writes that follow from it.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T
     func close() async throws
+}
+
+/// A write transaction in progress, as ``SQLDatabase/transaction(_:)`` hands it to its body.
+package protocol SQLTransaction {
+    func read(_ statement: SQLStatement) throws -> [SQLRow]
+    /// Runs steps as ``SQLDatabase/write(_:)`` does, inside this transaction.
+    func run(_ steps: [WriteStep]) throws -> [WriteResult]
 }
 
 extension SQLDatabase {

@@ -34,6 +34,39 @@ package final class SQLWorkflowStore: WorkflowStore {
         _ = try await database.write(ChangeSetPlanner.steps(for: changes, now: now))
     }
 
+    package func update<E: StoredEntity, R: Sendable>(
+        _ type: E.Type, id: Int64, event: EventKey?, now: Date,
+        _ body: @escaping @Sendable (Versioned<E>?) throws -> (ChangeSet, R)
+    ) async throws -> (ChangeSet, R) {
+        let load = SQLStatement("SELECT version, data FROM \(E.table) WHERE id = ?", [.integer(id)])
+        return try await transact(event: event, now: now, load: { try $0.read(load).first.map(E.decode) }, body)
+    }
+
+    package func updateNextClaimable<R: Sendable>(
+        queue: String, reviewer: ActorID, event: EventKey?, now: Date,
+        _ body: @escaping @Sendable (Versioned<ReviewItem>?) throws -> (ChangeSet, R)
+    ) async throws -> (ChangeSet, R) {
+        let find = Self.nextClaimableStatement(queue: queue, reviewer: reviewer, skipping: [])
+        return try await transact(event: event, now: now, load: { try $0.read(find).first.map(ReviewItem.decode) }, body)
+    }
+
+    /// The event check, the read, the decision and its writes, in one transaction.
+    private func transact<E: StoredEntity, R: Sendable>(
+        event: EventKey?, now: Date, load: @escaping @Sendable (any SQLTransaction) throws -> Versioned<E>?,
+        _ body: @escaping @Sendable (Versioned<E>?) throws -> (ChangeSet, R)
+    ) async throws -> (ChangeSet, R) {
+        try await database.transaction { transaction in
+            if let event {
+                let applied = try transaction.read(SQLStatement(
+                    "SELECT 1 AS one FROM inbox WHERE source = ? AND key = ?", [.text(event.source), .text(event.key)]))
+                if !applied.isEmpty { throw StoreError.duplicate }
+            }
+            let (changes, result) = try body(try load(transaction))
+            if !changes.isEmpty { _ = try transaction.run(ChangeSetPlanner.steps(for: changes, now: now)) }
+            return (changes, result)
+        }
+    }
+
     package func commit(batch: [ChangeSet], now: Date) async throws {
         let steps = batch.filter { !$0.isEmpty }.flatMap { ChangeSetPlanner.steps(for: $0, now: now) }
         guard !steps.isEmpty else { return }
@@ -114,13 +147,18 @@ package final class SQLWorkflowStore: WorkflowStore {
     }
 
     package func nextClaimable(queue: String, reviewer: ActorID, skipping: Set<ReviewItemID>) async throws -> Versioned<ReviewItem>? {
+        try await database.read(Self.nextClaimableStatement(queue: queue, reviewer: reviewer, skipping: skipping)).first.map(ReviewItem.decode)
+    }
+
+    /// The queue's next pending item this reviewer has not reviewed: priority, then oldest (review_items_claim).
+    static func nextClaimableStatement(queue: String, reviewer: ActorID, skipping: Set<ReviewItemID>) -> SQLStatement {
         var binds: [SQLValue] = [.text(queue), .text(reviewer.rawValue)]
         var skip = ""
         if !skipping.isEmpty {
             skip = "AND ri.id NOT IN (\(Array(repeating: "?", count: skipping.count).joined(separator: ", ")))"
             binds += skipping.sorted().map { .integer($0.rawValue) }
         }
-        return try await database.read(
+        return SQLStatement(
             """
             SELECT ri.version, ri.data FROM review_items ri
             WHERE ri.queue = ? AND ri.status = 'pending'
@@ -128,8 +166,7 @@ package final class SQLWorkflowStore: WorkflowStore {
               \(skip)
             ORDER BY ri.priority, ri.created_at, ri.id
             LIMIT 1
-            """, binds
-        ).first.map(ReviewItem.decode)
+            """, binds)
     }
 
     /// Nearest-rank percentiles of one indexed column, read with two single-row lookups each.
@@ -146,7 +183,7 @@ package final class SQLWorkflowStore: WorkflowStore {
         return DurationStats(count: count, p50Seconds: try await percentile(0.5), p90Seconds: try await percentile(0.9))
     }
 
-    package func queueStats(queue: String) async throws -> QueueStats {
+    package func queueCounts(queue: String) async throws -> QueueCounts {
         var counts: [String: Int] = [:]
         for row in try await database.read(
             "SELECT status, COUNT(*) AS n FROM review_items WHERE queue = ? GROUP BY status", [.text(queue)])
@@ -155,30 +192,44 @@ package final class SQLWorkflowStore: WorkflowStore {
         }
         let breaches = try await database.scalar(
             "SELECT COUNT(*) FROM review_items WHERE queue = ? AND sla_breached = 1", [.text(queue)])
+        return QueueCounts(queue: queue, pending: counts["pending"] ?? 0, claimed: counts["claimed"] ?? 0,
+                           completed: counts["completed"] ?? 0, slaBreaches: Int(breaches))
+    }
+
+    package func queueStats(queue: String) async throws -> QueueStats {
+        let counts = try await queueCounts(queue: queue)
         return QueueStats(
-            queue: queue, pending: counts["pending"] ?? 0, claimed: counts["claimed"] ?? 0, completed: counts["completed"] ?? 0,
-            slaBreaches: Int(breaches),
-            timeToClaim: try await durationStats(column: "waited_ms", table: "reviews", filter: "queue = ?", binds: [.text(queue)]),
+            queue: queue, pending: counts.pending, claimed: counts.claimed, completed: counts.completed, slaBreaches: counts.slaBreaches,
+            timeToClaim: try await durationStats(column: "waited_ms", table: "claims", filter: "queue = ?", binds: [.text(queue)]),
             timeToDecide: try await durationStats(column: "decide_ms", table: "reviews", filter: "queue = ?", binds: [.text(queue)]))
     }
 
     package func reviewerStats(queue: String?) async throws -> [ReviewerStats] {
         let filter = queue == nil ? "" : "WHERE queue = ?"
         let binds: [SQLValue] = queue.map { [.text($0)] } ?? []
-        var byReviewer: [String: [String: Int]] = [:]
+        var byReviewer: [String: (verdicts: [String: Int], late: Int)] = [:]
         for row in try await database.read(
-            "SELECT reviewer, verdict, COUNT(*) AS n FROM reviews \(filter) GROUP BY reviewer, verdict", binds)
+            "SELECT reviewer, verdict, COUNT(*) AS n, SUM(late) AS late FROM reviews \(filter) GROUP BY reviewer, verdict", binds)
         {
-            byReviewer[try row.string("reviewer"), default: [:]][try row.string("verdict")] = Int(try row.int("n"))
+            let reviewer = try row.string("reviewer")
+            byReviewer[reviewer, default: ([:], 0)].verdicts[try row.string("verdict")] = Int(try row.int("n"))
+            byReviewer[reviewer, default: ([:], 0)].late += Int(row["late"].int ?? 0)
+        }
+        // Reviewers who claimed but have not submitted yet count too.
+        for row in try await database.read("SELECT DISTINCT reviewer FROM claims \(filter)", binds) {
+            let reviewer = try row.string("reviewer")
+            if byReviewer[reviewer] == nil { byReviewer[reviewer] = ([:], 0) }
         }
         var out: [ReviewerStats] = []
-        for (reviewer, verdicts) in byReviewer.sorted(by: { $0.key < $1.key }) {
+        for (reviewer, tally) in byReviewer.sorted(by: { $0.key < $1.key }) {
             let reviewerFilter = queue == nil ? "reviewer = ?" : "reviewer = ? AND queue = ?"
-            let stats = try await durationStats(
-                column: "decide_ms", table: "reviews", filter: reviewerFilter, binds: [.text(reviewer)] + binds)
+            let reviewerBinds: [SQLValue] = [.text(reviewer)] + binds
             out.append(ReviewerStats(
-                reviewer: ActorID(reviewer), reviews: verdicts.values.reduce(0, +), approved: verdicts["approved"] ?? 0,
-                rejected: verdicts["rejected"] ?? 0, revisionNeeded: verdicts["revision_needed"] ?? 0, timeToDecide: stats))
+                reviewer: ActorID(reviewer), reviews: tally.verdicts.values.reduce(0, +), approved: tally.verdicts["approved"] ?? 0,
+                rejected: tally.verdicts["rejected"] ?? 0, revisionNeeded: tally.verdicts["revision_needed"] ?? 0,
+                timeToClaim: try await durationStats(column: "waited_ms", table: "claims", filter: reviewerFilter, binds: reviewerBinds),
+                timeToDecide: try await durationStats(column: "decide_ms", table: "reviews", filter: reviewerFilter, binds: reviewerBinds),
+                slaBreaches: tally.late))
         }
         return out
     }

@@ -119,8 +119,25 @@ package final class SQLiteDatabase: SQLDatabase {
     }
 
     package func write(_ steps: [WriteStep]) async throws -> [WriteResult] {
-        if let committer { return try await committer.write(steps) }
+        if let committer { return try await committer.transaction { db in try Self.run(steps, in: db) } }
         return try await pool.write { db in try Self.run(steps, in: db) }
+    }
+
+    package func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
+        if let committer { return try await committer.transaction { db in try body(Transaction(db: db)) } }
+        return try await pool.write { db in try body(Transaction(db: db)) }
+    }
+
+    /// The writer connection inside a transaction.
+    struct Transaction: SQLTransaction {
+        let db: GRDB.Database
+
+        func read(_ statement: SQLStatement) throws -> [SQLRow] {
+            let stmt = try db.cachedStatement(sql: statement.sql)
+            return SQLiteDatabase.convert(try Row.fetchAll(stmt, arguments: SQLiteDatabase.arguments(statement.binds)))
+        }
+
+        func run(_ steps: [WriteStep]) throws -> [WriteResult] { try SQLiteDatabase.run(steps, in: db) }
     }
 
     /// Runs steps inside the current transaction; throwing rolls the transaction back.
@@ -188,9 +205,16 @@ package final class SQLiteDatabase: SQLDatabase {
 /// for the next transaction, so under load one disk sync serves many writes, and alone a write pays
 /// no extra wait (its job starts at once).
 final class GroupCommitter: Sendable {
-    private struct Request {
-        var steps: [WriteStep]
-        var continuation: CheckedContinuation<[WriteResult], any Error>
+    /// One caller's work: run inside the shared transaction (in a savepoint of its own when there are
+    /// several), then told the outcome once the COMMIT returned (or failed).
+    private struct Request: Sendable {
+        var work: @Sendable (Database) throws -> Void
+        var finish: @Sendable (Result<Void, any Error>) -> Void
+    }
+
+    /// What a request's work produced, kept for its `finish` (both run on the writer, one after the other).
+    private final class Outcome<T>: @unchecked Sendable {
+        var value: T?
     }
 
     private struct State {
@@ -215,12 +239,26 @@ final class GroupCommitter: Sendable {
 
     var statistics: (transactions: Int, writes: Int) { state.withLock { ($0.transactions, $0.writes) } }
 
-    func write(_ steps: [WriteStep]) async throws -> [WriteResult] {
+    /// Runs `body` in the next shared transaction; returns what it returned once that transaction committed.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         // No cancellation handler on purpose: once queued, a write either commits or fails; it is never
         // half-abandoned with its caller unsure whether it landed.
-        try await withCheckedThrowingContinuation { continuation in
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let outcome = Outcome<T>()
+            let request = Request(
+                work: { db in outcome.value = try body(db) },
+                finish: { result in
+                    switch result {
+                    case .success:
+                        guard let value = outcome.value else {
+                            return continuation.resume(throwing: StoreError.corrupt("a committed write left no result"))
+                        }
+                        continuation.resume(returning: value)
+                    case .failure(let error): continuation.resume(throwing: error)
+                    }
+                })
             let schedule = state.withLock { s -> Bool in
-                s.pending.append(Request(steps: steps, continuation: continuation))
+                s.pending.append(request)
                 guard !s.scheduled else { return false }
                 s.scheduled = true
                 return true
@@ -241,12 +279,12 @@ final class GroupCommitter: Sendable {
             return Array(s.pending.prefix(n))
         }
         if !batch.isEmpty {
-            let outcomes = Self.commit(batch.map(\.steps), in: db)
+            let outcomes = Self.commit(batch.map(\.work), in: db)
             state.withLock { s in
                 s.transactions += 1
                 s.writes += batch.count
             }
-            for (request, outcome) in zip(batch, outcomes) { request.continuation.resume(with: outcome) }
+            for (request, outcome) in zip(batch, outcomes) { request.finish(outcome) }
         }
         let more = state.withLock { s -> Bool in
             if s.pending.isEmpty { s.scheduled = false }
@@ -261,22 +299,22 @@ final class GroupCommitter: Sendable {
     ///
     /// The transaction and savepoint statements are prepared once per connection (GRDB's `inTransaction`
     /// and `inSavepoint` parse their SQL on every call, a measurable share of a small write).
-    static func commit(_ writes: [[WriteStep]], in db: Database) -> [Result<[WriteResult], any Error>] {
-        var outcomes: [Result<[WriteResult], any Error>] = []
+    static func commit(_ writes: [@Sendable (Database) throws -> Void], in db: Database) -> [Result<Void, any Error>] {
+        var outcomes: [Result<Void, any Error>] = []
         outcomes.reserveCapacity(writes.count)
         do {
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
             if writes.count == 1 {
                 // Alone: no savepoint needed to keep it apart from others; a failure rolls the transaction back.
-                outcomes.append(Result { try SQLiteDatabase.run(writes[0], in: db) })
+                outcomes.append(Result { try writes[0](db) })
                 if case .failure = outcomes[0] {
                     try rollback(db)
                     return outcomes
                 }
             } else {
-                for steps in writes {
+                for work in writes {
                     try db.cachedStatement(sql: "SAVEPOINT handoff_write").execute()
-                    let outcome = Result { try SQLiteDatabase.run(steps, in: db) }
+                    let outcome = Result { try work(db) }
                     switch outcome {
                     case .success:
                         try db.cachedStatement(sql: "RELEASE SAVEPOINT handoff_write").execute()

@@ -408,5 +408,26 @@ package enum Schema {
             // Lapsed holds are deleted by the scheduler's prune.
             "CREATE INDEX label_reservations_expiry ON label_reservations (expires_at)",
         ]),
+        Migration(name: "0010_claims", statements: [
+            // Every claim, with how long the item had waited: time to claim counts each claim (those being
+            // worked on and those whose lease lapsed too), not only the ones that led to a review.
+            """
+            CREATE TABLE claims (
+                id {autoid},
+                item_id {int} NOT NULL REFERENCES review_items (id),
+                queue {text} NOT NULL,
+                reviewer {text} NOT NULL,
+                claimed_at {int} NOT NULL,
+                waited_ms {int} NOT NULL
+            )
+            """,
+            "CREATE INDEX claims_queue_waited ON claims (queue, waited_ms)",
+            "CREATE INDEX claims_reviewer_waited ON claims (reviewer, waited_ms)",
+            "CREATE INDEX claims_queue_reviewer_waited ON claims (queue, reviewer, waited_ms)",
+            // The claims behind the reviews already made (the rest of the history was not kept).
+            "INSERT INTO claims (item_id, queue, reviewer, claimed_at, waited_ms) SELECT item_id, queue, reviewer, claimed_at, waited_ms FROM reviews",
+            // A review submitted at or after its item's SLA deadline (per-reviewer SLA breaches).
+            "ALTER TABLE reviews ADD COLUMN late {int} NOT NULL DEFAULT 0",
+        ]),
     ]
 }

@@ -14,13 +14,22 @@ package struct DurationStats: Hashable, Sendable, Codable {
     }
 }
 
+/// A queue's item counts: cheap enough for every metrics scrape and overview page.
+package struct QueueCounts: Hashable, Sendable, Codable {
+    package var queue: String
+    package var pending: Int
+    package var claimed: Int
+    package var completed: Int
+    package var slaBreaches: Int
+}
+
 package struct QueueStats: Hashable, Sendable, Codable {
     package var queue: String
     package var pending: Int
     package var claimed: Int
     package var completed: Int
     package var slaBreaches: Int
-    /// From becoming claimable to being claimed, per claim that led to a review.
+    /// From becoming claimable to being claimed, per claim (lapsed claims and those in hand too).
     package var timeToClaim: DurationStats
     /// From claim to submit, per review.
     package var timeToDecide: DurationStats
@@ -32,7 +41,11 @@ package struct ReviewerStats: Hashable, Sendable, Codable {
     package var approved: Int
     package var rejected: Int
     package var revisionNeeded: Int
+    /// How long the items this reviewer claimed had waited, per claim.
+    package var timeToClaim: DurationStats
     package var timeToDecide: DurationStats
+    /// Reviews this reviewer submitted at or after the item's SLA deadline.
+    package var slaBreaches: Int
 }
 
 /// What the inbox keeps about an applied event key.
@@ -55,6 +68,22 @@ package protocol WorkflowStore: Sendable {
     /// Applies one change set atomically. Throws ``StoreError/duplicate`` when its event key was already
     /// applied and ``StoreError/conflict(_:)`` when a compare-and-set lost; nothing is written then.
     func commit(_ changes: ChangeSet, now: Date) async throws
+    /// One act on one stored entity in one write transaction: `event` (when given) is checked first, and
+    /// an event already applied throws ``StoreError/duplicate`` before anything else; then the entity is
+    /// read (nil when there is none), `body` decides the change set and what to return, and the change
+    /// set is committed. No other writer comes between the read and the write, so no compare-and-set is
+    /// lost, and the act costs one trip to the database instead of one per read. `body` runs on the
+    /// database's thread: a pure decision, no waiting.
+    func update<E: StoredEntity, R: Sendable>(
+        _ type: E.Type, id: Int64, event: EventKey?, now: Date,
+        _ body: @escaping @Sendable (Versioned<E>?) throws -> (ChangeSet, R)
+    ) async throws -> (ChangeSet, R)
+    /// ``update(_:id:event:now:_:)`` on the item ``nextClaimable(queue:reviewer:skipping:)`` finds, read in
+    /// the same transaction (so two reviewers claiming at once are handed different items).
+    func updateNextClaimable<R: Sendable>(
+        queue: String, reviewer: ActorID, event: EventKey?, now: Date,
+        _ body: @escaping @Sendable (Versioned<ReviewItem>?) throws -> (ChangeSet, R)
+    ) async throws -> (ChangeSet, R)
     /// Applies many change sets in one transaction, all or nothing: the bulk-load path (filling a queue
     /// or a dataset), one disk sync per call instead of one per entity. Same failures as `commit`.
     func commit(batch: [ChangeSet], now: Date) async throws
@@ -73,6 +102,8 @@ package protocol WorkflowStore: Sendable {
     /// The next item this reviewer may claim: priority, then oldest; never one they already reviewed.
     func nextClaimable(queue: String, reviewer: ActorID, skipping: Set<ReviewItemID>) async throws -> Versioned<ReviewItem>?
     func queueStats(queue: String) async throws -> QueueStats
+    /// Counts only (no percentiles): for metrics and overviews.
+    func queueCounts(queue: String) async throws -> QueueCounts
     func reviewerStats(queue: String?) async throws -> [ReviewerStats]
     func queueNames() async throws -> [String]
 

@@ -22,6 +22,27 @@ package final class PlanRecordingDatabase: SQLDatabase {
         return try await inner.write(steps)
     }
 
+    package func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T {
+        try await inner.transaction { [self] transaction in try body(Recording(inner: transaction, owner: self)) }
+    }
+
+    private func record(_ statements: [SQLStatement]) { sent.withLock { $0 += statements } }
+
+    private struct Recording: SQLTransaction {
+        let inner: any SQLTransaction
+        let owner: PlanRecordingDatabase
+
+        func read(_ statement: SQLStatement) throws -> [SQLRow] {
+            owner.record([statement])
+            return try inner.read(statement)
+        }
+
+        func run(_ steps: [WriteStep]) throws -> [WriteResult] {
+            owner.record(steps.map(\.statement))
+            return try inner.run(steps)
+        }
+    }
+
     package func close() async throws { try await inner.close() }
 
     /// The statements sent while `body` ran, in order.

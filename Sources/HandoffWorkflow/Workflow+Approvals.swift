@@ -85,18 +85,12 @@ extension Workflow {
         return try await store.approvals(status: status, limit: limit, before: before)
     }
 
-    /// Applies one transition to a stored approval, re-reading and re-deciding if someone else wrote first.
+    /// Applies one transition to a stored approval: read, decide and write in one transaction (see
+    /// ``transition(_:id:event:_:)``).
     func mutateApproval(
-        _ id: ApprovalID, event: EventKey?, _ decide: (Approval, Date) throws -> Transition<Approval>
+        _ id: ApprovalID, event: EventKey?, _ decide: @escaping @Sendable (Approval, Date) throws -> Transition<Approval>
     ) async throws -> Approval {
-        try await checkNotApplied(event)
-        return try await retrying(EntityRef(kind: .approval, id: id.rawValue)) {
-            let current = try await loadApproval(id)
-            let now = clock.now()
-            let t = try decide(current.value, now)
-            try await commit(try changeSet(t, expectedVersion: current.version, event: event, now: now), now: now)
-            return t.entity
-        }
+        try await transition(Approval.self, id: id.rawValue, event: event, decide: decide)
     }
 
     /// Approve, reject (reason required) or ask for a revision (comment required). A second decision

@@ -48,35 +48,32 @@ extension Workflow {
         if !policy.directory.mayActFor(actor, anyOf: queue.reviewers) {
             throw WorkflowError.notAllowed("you are not a reviewer for queue \(name)")
         }
-        try await checkNotApplied(event)
-        var lost: Set<ReviewItemID> = []
-        for _ in 0..<max(configuration.maxConflictRetries, 16) {
-            guard let candidate = try await store.nextClaimable(queue: name, reviewer: actor.id, skipping: lost) else { return nil }
+        // The next item is found and claimed in one transaction: two reviewers claiming at once are
+        // handed different items, with no lost race to retry.
+        let directory = policy.directory
+        return try await retrying(nil) {
             let now = clock.now()
-            let t = try ReviewMachine.claim(candidate.value, by: actor, queue: queue, directory: policy.directory, now: now)
-            do {
-                try await commit(try changeSet(t, expectedVersion: candidate.version, event: event, now: now), now: now)
-                return t.entity
-            } catch StoreError.conflict {
-                lost.insert(candidate.value.id)  // another reviewer took it; try the next one
-            } catch StoreError.duplicate {
-                throw WorkflowError.duplicate("this event was already applied")
+            let (changes, claimed) = try await store.updateNextClaimable(queue: name, reviewer: actor.id, event: event, now: now) {
+                [self] candidate -> (ChangeSet, ReviewItem?) in
+                guard let candidate else { return (ChangeSet(), nil) }
+                let t = try ReviewMachine.claim(candidate.value, by: actor, queue: queue, directory: directory, now: now)
+                var changes = try changeSet(t, expectedVersion: candidate.version, event: event, now: now)
+                changes.claims += ClaimRecord(t, from: candidate.value).map { [$0] } ?? []
+                return (changes, t.entity)
             }
+            committed(changes)
+            return claimed
         }
-        throw WorkflowError(code: .conflict, message: "queue \(name) is too contended right now; try again")
     }
 
     /// Claims one specific item (a button on its card).
     package func claim(_ id: ReviewItemID, by actor: Actor, event: EventKey? = nil) async throws -> ReviewItem {
-        try await checkNotApplied(event)
-        return try await retrying(EntityRef(kind: .reviewItem, id: id.rawValue)) {
-            let current = try await loadItem(id)
-            let queue = try queueConfig(current.value.queue)
-            let now = clock.now()
-            let t = try ReviewMachine.claim(current.value, by: actor, queue: queue, directory: policy.directory, now: now)
-            try await commit(try changeSet(t, expectedVersion: current.version, event: event, now: now), now: now)
-            return t.entity
-        }
+        let directory = policy.directory
+        return try await transition(ReviewItem.self, id: id.rawValue, event: event, decide: { [self] item, now in
+            try ReviewMachine.claim(item, by: actor, queue: try queueConfig(item.queue), directory: directory, now: now)
+        }, record: { t, item, changes in
+            changes.claims += ClaimRecord(t, from: item).map { [$0] } ?? []
+        })
     }
 
     /// Submits the holder's review. A corrected answer on an item with an AI answer is recorded as a
@@ -128,6 +125,15 @@ extension Workflow {
     package func queueStats(queue: String) async throws -> QueueStats {
         _ = try queueConfig(queue)
         return try await store.queueStats(queue: queue)
+    }
+
+    /// Counts (no percentiles) for every configured queue and every queue that has items: for metrics,
+    /// overviews and chat, which must stay cheap whatever the size of the history.
+    package func allQueueCounts() async throws -> [QueueCounts] {
+        let names = Set(policy.queues.keys).union(try await store.queueNames())
+        var out: [QueueCounts] = []
+        for name in names.sorted() { out.append(try await store.queueCounts(queue: name)) }
+        return out
     }
 
     /// Stats for every configured queue and every queue that has items.

@@ -77,6 +77,34 @@ package final class Workflow: Sendable {
     /// Commits one change set and tells listeners; store failures become workflow errors.
     func commit(_ changes: ChangeSet, now: Date) async throws {
         try await store.commit(changes, now: now)
+        committed(changes)
+    }
+
+    /// One transition of one stored entity, in one write transaction: the event key is checked (a
+    /// redelivery throws ``WorkflowError/Code/duplicate`` before anything else), the entity read, the core
+    /// decides, and the change set is written — no other writer between the read and the write, one trip
+    /// to the database. Listeners hear of it after the commit.
+    func transition<E: StoredEntity & OutboxSubject>(
+        _ type: E.Type, id: Int64, event: EventKey?, decide: @escaping @Sendable (E, Date) throws -> Transition<E>,
+        record: @escaping @Sendable (Transition<E>, E, inout ChangeSet) -> Void = { _, _, _ in }
+    ) async throws -> E {
+        let ref = EntityRef(kind: E.kind, id: id)
+        return try await retrying(ref) {
+            let now = clock.now()
+            let (changes, entity) = try await store.update(type, id: id, event: event, now: now) { [self] current in
+                guard let current else { throw WorkflowError.notFound(ref) }
+                let t = try decide(current.value, now)
+                var changes = try changeSet(t, expectedVersion: current.version, event: event, now: now)
+                record(t, current.value, &changes)
+                return (changes, t.entity)
+            }
+            committed(changes)
+            return entity
+        }
+    }
+
+    /// Tells listeners what a committed change set changed.
+    func committed(_ changes: ChangeSet) {
         var refs = changes.inserts.map(\.ref) + changes.updates.map(\.row.ref)
         if let timer = changes.firedTimer, refs.isEmpty { refs.append(timer.entity) }
         notify(refs)

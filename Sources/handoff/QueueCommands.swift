@@ -160,10 +160,12 @@ struct Queue: AsyncParsableCommand {
                 }
                 table.print()
                 print("")
-                var r = Table("reviewer", "reviews", "approved", "rejected", "revision", "decide p50", "decide p90")
+                var r = Table("reviewer", "reviews", "approved", "rejected", "revision", "claim p50", "claim p90", "decide p50", "decide p90",
+                              "sla breaches")
                 for s in reviewers {
                     r.add(s.reviewer.rawValue, "\(s.reviews)", "\(s.approved)", "\(s.rejected)", "\(s.revisionNeeded)",
-                          Format.seconds(s.timeToDecide.p50Seconds), Format.seconds(s.timeToDecide.p90Seconds))
+                          Format.seconds(s.timeToClaim.p50Seconds), Format.seconds(s.timeToClaim.p90Seconds),
+                          Format.seconds(s.timeToDecide.p50Seconds), Format.seconds(s.timeToDecide.p90Seconds), "\(s.slaBreaches)")
                 }
                 r.print()
             }

@@ -166,14 +166,17 @@ extension ChatAppTests {
                 await h.fake.postUserMessage(user: People.bob, channel: secondCard.channel, text: "ok, never mind", threadTS: ts2),
                 await h.fake.postUserMessage(user: People.carol, channel: secondCard.channel, text: "looks fine to me", threadTS: ts2),
             ]
+            // Talk in a card's thread is handled too (its key is kept), so a redelivery of it is recognised.
+            #expect(await eventually {
+                for ts in talk where (try? await h.workflow.store.eventRecord(source: "slack", key: "msg:\(secondCard.channel):\(ts)")) == nil {
+                    return false
+                }
+                return true
+            }, "the talk was handled, with its keys")
             #expect(await h.inboundSettled())
             #expect(await h.privateReplies(to: People.bob).count == 1, "one explanation, for the refused reason only")
             #expect(await h.privateReplies(to: People.carol).isEmpty, "talk gets no answer")
             #expect(try await h.approval(second.id).status.decision?.comment == nil)
-            // Talk in a card's thread is handled too (its key is kept), so a redelivery of it is recognised.
-            for ts in talk {
-                #expect(try await h.workflow.store.eventRecord(source: "slack", key: "msg:\(secondCard.channel):\(ts)") != nil, "talk \(ts) has no key")
-            }
             await h.stop()
         }
 

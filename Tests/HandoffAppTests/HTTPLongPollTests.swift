@@ -49,6 +49,10 @@ import Testing
             let started = ContinuousClock.now
             async let waited = app.get("/v1/approvals/1?wait=30", key: k.agent)
             #expect(await eventually { app.app.httpServer?.waitingRequests == 1 && watcher.subscribers == 1 })
+            // While someone waits the watcher reads data_version (every 150 ms): see it do so before the
+            // decision, which could otherwise land before its first read (the waiter's own re-read after
+            // subscribing then answers it, rightly, with no probe at all).
+            #expect(await eventually { watcher.probes > idle }, "it polls while the request waits")
             _ = try await other.decide(ApprovalID(1), verdict: .approve, comment: "from the CLI", by: Actor("key:bob"))
             let decidedAt = ContinuousClock.now
             let response = try await waited
@@ -60,7 +64,6 @@ import Testing
             // The watcher looks every 150 ms while someone waits; the deadline is 30 s.
             #expect(wake < .seconds(3), "woken \(wake) after another process's commit")
             #expect(ContinuousClock.now - started < .seconds(10))
-            #expect(watcher.probes > idle, "it polled while the request waited")
             #expect(await eventually { watcher.subscribers == 0 }, "the waiter unsubscribed")
             print("long-poll wake latency after another process's commit: \(wake)")
         }

@@ -160,6 +160,31 @@ struct ReviewQueueTests {
         #expect(ReviewMachine.slaLapsed(done, now: clock.now()) == nil)
     }
 
+    @Test func completingAfterTheSLAIsABreachEvenIfItsTimerNeverFired() throws {
+        let item = try enqueue()
+        #expect(item.slaDueAt == clock.now().addingTimeInterval(4 * 3600))
+        clock.advance(by: 600)
+        let onTime = try submit(try claim(item, by: People.alice), .approved, by: People.alice)
+        #expect(!onTime.slaBreached)
+        #expect(onTime.reviews.last?.afterSLA == false)
+        // The scheduler was down past the deadline: no SLA timer fired, and the item is completed late.
+        let other = try enqueue(2)
+        clock.advance(.hours(4))
+        let t = try ReviewMachine.submit(try claim(other, by: People.bob), verdict: .approved, feedback: nil, correctedAnswer: nil,
+                                         by: People.bob, now: clock.now())
+        #expect(t.entity.slaBreached)
+        #expect(t.entity.reviews.last?.afterSLA == true)
+        #expect(t.audit.first?.detail?.contains("after its SLA") == true)
+    }
+
+    @Test func aLapsedLeaseCannotSubmitEvenBeforeItsTimerFires() throws {
+        let claimed = try claim(try enqueue(), by: People.alice)
+        clock.advance(by: 899)
+        #expect(try submit(claimed, .approved, by: People.alice).status.name == "completed")
+        clock.advance(by: 1)
+        expectRefusal(.wrongState, "lapsed") { try submit(claimed, .approved, by: People.alice) }
+    }
+
     @Test func reviewDurationsAreRealDurations() throws {
         let start = clock.now()
         let first = try enqueue(1)

@@ -57,7 +57,7 @@ struct StoreContractTests {
         try await store.commit(.inserting(enqueued), now: f.now)
         f.clock.advance(by: 10)
         let claimed = try ReviewMachine.claim(enqueued.entity, by: alice, queue: QueueConfig(reviewers: ["*"]), directory: approvers, now: f.now)
-        try await store.commit(.updating(claimed, from: 1), now: f.now)
+        try await store.commit(.claiming(claimed, of: enqueued.entity, from: 1), now: f.now)
         f.clock.advance(by: 20)
         let submitted = try ReviewMachine.submit(claimed.entity, verdict: .rejected, feedback: "wrong window", correctedAnswer: "14 days",
                                                  by: alice, now: f.now)
@@ -465,7 +465,7 @@ struct StoreContractTests {
         let item = try #require(try await store.reviewItem(ReviewItemID(id)))
         clock.set(item.value.pendingSince.addingTimeInterval(waited))
         let claimed = try ReviewMachine.claim(item.value, by: actor, queue: QueueConfig(reviewers: ["*"]), directory: Directory(), now: clock.now())
-        try await store.commit(.updating(claimed, from: item.version), now: clock.now())
+        try await store.commit(.claiming(claimed, of: item.value, from: item.version), now: clock.now())
         clock.advance(by: decided)
         let submitted = try ReviewMachine.submit(claimed.entity, verdict: verdict, feedback: verdict == .approved ? nil : "not right",
                                                  correctedAnswer: nil, by: actor, now: clock.now())
@@ -488,8 +488,8 @@ struct StoreContractTests {
             }
             // Item 11 claimed, item 12 pending, item 13 pending and past its SLA.
             let eleven = try #require(try await store.reviewItem(ReviewItemID(11)))
-            try await store.commit(.updating(try ReviewMachine.claim(eleven.value, by: alice, queue: QueueConfig(reviewers: ["*"]), directory: Directory(),
-                                                                     now: f.now), from: 1), now: f.now)
+            try await store.commit(.claiming(try ReviewMachine.claim(eleven.value, by: alice, queue: QueueConfig(reviewers: ["*"]), directory: Directory(),
+                                                                     now: f.now), of: eleven.value, from: 1), now: f.now)
             let thirteen = try #require(try await store.reviewItem(ReviewItemID(13)))
             try await store.commit(.updating(try #require(ReviewMachine.slaLapsed(thirteen.value, now: f.now)), from: 1), now: f.now)
 
@@ -498,7 +498,8 @@ struct StoreContractTests {
             #expect(stats.claimed == 1)
             #expect(stats.completed == 10)
             #expect(stats.slaBreaches == 1)
-            #expect(stats.timeToClaim == DurationStats(count: 10, p50Seconds: 50, p90Seconds: 90))
+            // Time to claim counts item 11's claim too (103 s, in hand): 10, 20, …, 100, 103.
+            #expect(stats.timeToClaim == DurationStats(count: 11, p50Seconds: 60, p90Seconds: 100))
             #expect(stats.timeToDecide == DurationStats(count: 10, p50Seconds: 15, p90Seconds: 27))
 
             let reviewers = try await store.reviewerStats(queue: "stats")
@@ -506,11 +507,14 @@ struct StoreContractTests {
             let a = try #require(reviewers.first)
             #expect(a.reviews == 5)
             #expect(a.approved == 5)
-            // Alice decided in 30, 24, 18, 12, 6 s.
+            // Alice decided in 30, 24, 18, 12, 6 s, and claimed after 10, 30, 50, 70, 90 s and (item 11) 103 s.
             #expect(a.timeToDecide == DurationStats(count: 5, p50Seconds: 18, p90Seconds: 30))
+            #expect(a.timeToClaim == DurationStats(count: 6, p50Seconds: 50, p90Seconds: 103))
+            #expect(a.slaBreaches == 0)
             let b = try #require(reviewers.last)
             #expect(b.approved == 4)
             #expect(b.rejected == 1)
+            #expect(b.timeToClaim == DurationStats(count: 5, p50Seconds: 60, p90Seconds: 100))
         }
     }
 

@@ -130,6 +130,13 @@ extension ChangeSet {
     }
 
     /// A change set updating an entity read at `version`.
+    /// A claim's change set, with its claim record (as the workflow writes it).
+    static func claiming(_ t: Transition<ReviewItem>, of item: ReviewItem, from version: Int64) throws -> ChangeSet {
+        var cs = try updating(t, from: version)
+        cs.claims += ClaimRecord(t, from: item).map { [$0] } ?? []
+        return cs
+    }
+
     static func updating<E: StoredEntity>(_ t: Transition<E>, from version: Int64, event: EventKey? = nil,
                                           firedTimer: DueTimer? = nil) throws -> ChangeSet {
         var cs = ChangeSet(eventKey: event, firedTimer: firedTimer)

@@ -431,7 +431,7 @@ package struct ChatActions: Sendable {
         var lines: [String] = []
         let pending = try await workflow.approvals(status: "pending", limit: 100)
         lines.append("Approvals pending: \(pending.count == 100 ? "100+" : String(pending.count))")
-        for stats in try await workflow.allQueueStats() {
+        for stats in try await workflow.allQueueCounts() {
             lines.append("Queue \(stats.queue): \(stats.pending) waiting, \(stats.claimed) claimed, \(stats.slaBreaches) past SLA")
         }
         let open = try await workflow.escalations(status: "open", limit: 100)

@@ -215,7 +215,7 @@ extension Dashboard {
     // MARK: Reviews
 
     func reviews(_ viewer: Viewer, notice: String?, status: HTTPResponse.Status = .ok) async throws -> Response {
-        let queues = try await workflow.allQueueStats()
+        let queues = try await workflow.allQueueCounts()
         var mine: [ReviewItem] = []
         for q in queues where q.claimed > 0 {
             mine += try await workflow.reviewItems(queue: q.queue, status: "claimed", limit: 100).filter { $0.leaseHolder == viewer.actor.id }
@@ -469,7 +469,9 @@ extension Dashboard {
             "agreement": agreementRows, "has_agreement": !agreementRows.isEmpty,
             "reviewers": reviewers.map { r -> [String: Any] in
                 ["reviewer": r.reviewer.rawValue, "reviews": r.reviews, "approved": r.approved, "rejected": r.rejected,
-                 "revision": r.revisionNeeded, "p50": Self.duration(r.timeToDecide.p50Seconds), "p90": Self.duration(r.timeToDecide.p90Seconds)]
+                 "revision": r.revisionNeeded, "p50": Self.duration(r.timeToDecide.p50Seconds), "p90": Self.duration(r.timeToDecide.p90Seconds),
+                 "claim_p50": Self.duration(r.timeToClaim.p50Seconds), "claim_p90": Self.duration(r.timeToClaim.p90Seconds),
+                 "breaches": r.slaBreaches]
             },
             "has_reviewers": !reviewers.isEmpty,
         ], viewer: viewer)

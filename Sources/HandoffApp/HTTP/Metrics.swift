@@ -55,7 +55,7 @@ package enum HandoffMetrics {
     /// Refreshes the gauges read from the database: queue depth per queue and state, pending approvals,
     /// open escalations. Called on every scrape; each is an indexed count.
     static func refreshGauges(workflow: Workflow) async throws {
-        for stats in try await workflow.allQueueStats() {
+        for stats in try await workflow.allQueueCounts() {
             registry.makeGauge(descriptor: queueDepth, labels: [("queue", stats.queue), ("status", "pending")]).set(Double(stats.pending))
             registry.makeGauge(descriptor: queueDepth, labels: [("queue", stats.queue), ("status", "claimed")]).set(Double(stats.claimed))
             registry.makeGauge(descriptor: slaBreaches, labels: [("queue", stats.queue)]).set(Double(stats.slaBreaches))
