@@ -72,7 +72,10 @@ package struct Span: Hashable, Sendable, Codable, CustomStringConvertible, Expre
 
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Double.self) {
+        // Text first: it is how a span is stored (every approval row carries its policy's), and a failed
+        // try costs a DecodingError, message and coding path included.
+        guard let text = try? container.decode(String.self) else {
+            let number = try container.decode(Double.self)
             guard number >= 0, number <= Self.maximumSeconds else {
                 throw DecodingError.dataCorruptedError(
                     in: container, debugDescription: "a duration must be between 0 seconds and 100 years, not \(number)")
@@ -80,7 +83,6 @@ package struct Span: Hashable, Sendable, Codable, CustomStringConvertible, Expre
             self.seconds = number
             return
         }
-        let text = try container.decode(String.self)
         guard let span = Span(parsing: text) else {
             throw DecodingError.dataCorruptedError(
                 in: container,

@@ -1,25 +1,26 @@
 import Foundation
 
-/// `Codable` straight to and from ``JSONValue``, for the store's entity rows.
+/// `Codable` straight to and from JSON, for the store's entity rows.
 ///
 /// Every act reads one entity row and writes it back, and with Foundation's coders that was the largest
 /// share of a decision's CPU time (issue 9): `JSONDecoder` parses the text a second time after the
 /// linear parser (``FastJSONParser``) has, and builds a coding path for every value; `JSONEncoder`
-/// builds its own tree, sorts its keys by Unicode order and formats numbers through `NSNumber`. These
-/// coders walk the ``JSONValue`` the parser made, and build one the writer turns into text
-/// (``JSONValue/compactUTF8``) — the same JSON as `JSONEncoder`/`JSONDecoder` with
-/// `millisecondsSince1970` dates, so rows written before and after read back alike (tests check both
-/// directions for every entity).
+/// builds its own tree, sorts its keys by Unicode order and formats numbers through `NSNumber`. The
+/// decoder here walks the ``JSONValue`` the parser made; the encoder collects each object's members in
+/// the order the type encodes them and writes the text from that directly. Coding paths are only put
+/// together for an error. It is the same JSON as `JSONEncoder`/`JSONDecoder` with
+/// `millisecondsSince1970` dates (object keys in the type's order rather than sorted), so rows written
+/// before and after read back alike (tests check both directions for every entity).
 ///
 /// Dates are milliseconds since 1970 (a number); `Data` is base64 text; `URL` its absolute string;
 /// `Decimal` a number, as Foundation's coders have them.
 package enum JSONValueCoder {
     package static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
-        try JSONValueEncoderImpl.box(value, path: [])
+        try JSONValueEncoderImpl.slot(for: value, at: JSONCodingPath()).resolved
     }
 
     package static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try JSONValueDecoderImpl.unbox(value, as: type, path: [])
+        try JSONValueDecoderImpl.unbox(value, as: type, at: JSONCodingPath())
     }
 
     /// Decodes JSON text: one linear parse, then the tree. Text the strict parser refuses is an error.
@@ -30,10 +31,23 @@ package enum JSONValueCoder {
         return try decode(type, from: root)
     }
 
-    /// Encodes to compact JSON text (keys in byte order).
+    /// Encodes to compact JSON text: each object's keys in the order the type encodes them (the
+    /// ``JSONValue``s inside, such as action arguments, with their keys in byte order).
     package static func encodeUTF8<T: Encodable>(_ value: T) throws -> [UInt8] {
-        try encode(value).compactUTF8()
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        try JSONValueEncoderImpl.slot(for: value, at: JSONCodingPath()).write(into: &out)
+        return out
     }
+}
+
+/// Where a value is, put together only when needed (an error, a nested coder): the parent's path and
+/// this value's key. Building `parent + [key]` for every value was most of the coders' allocations.
+struct JSONCodingPath {
+    var parent: [any CodingKey] = []
+    var key: (any CodingKey)?
+
+    var keys: [any CodingKey] { key.map { parent + [$0] } ?? parent }
 }
 
 // MARK: - Writing
@@ -49,7 +63,7 @@ extension JSONValue {
         return out
     }
 
-    private func write(into out: inout [UInt8]) throws {
+    fileprivate func write(into out: inout [UInt8]) throws {
         switch self {
         case .null: out.append(contentsOf: Self.nullBytes)
         case .bool(let b): out.append(contentsOf: b ? Self.trueBytes : Self.falseBytes)
@@ -93,7 +107,7 @@ extension JSONValue {
 
     /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`, … or `\u00XX`; everything
     /// else (`/` too, as with `.withoutEscapingSlashes`) as its UTF-8.
-    private static func writeString(_ s: String, into out: inout [UInt8]) {
+    fileprivate static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in s.utf8 {
             switch byte {
@@ -125,14 +139,48 @@ private enum Slot {
     var resolved: JSONValue {
         switch self {
         case .value(let v): v
-        case .object(let box): .object(box.members.mapValues(\.resolved))
+        case .object(let box): .object(Dictionary(box.members.map { ($0.key, $0.slot.resolved) }, uniquingKeysWith: { _, last in last }))
         case .array(let box): .array(box.items.map(\.resolved))
+        }
+    }
+
+    func write(into out: inout [UInt8]) throws {
+        switch self {
+        case .value(let v): try v.write(into: &out)
+        case .object(let box):
+            out.append(UInt8(ascii: "{"))
+            for (i, member) in box.members.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(member.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                try member.slot.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .array(let box):
+            out.append(UInt8(ascii: "["))
+            for (i, item) in box.items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                try item.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
         }
     }
 }
 
+/// An object's members in the order they were encoded. `Codable` types encode each key once (a key
+/// set again replaces the value, as with `JSONEncoder`).
 private final class ObjectBox {
-    var members: [String: Slot] = [:]
+    var members: [(key: String, slot: Slot)] = []
+
+    func set(_ key: String, _ slot: Slot) {
+        // Replacing is rare (synthesized and Dictionary encodings never repeat a key): look only back
+        // through the last few, so a large dictionary stays linear.
+        for i in members.indices.suffix(4).reversed() where members[i].key == key {
+            members[i].slot = slot
+            return
+        }
+        members.append((key, slot))
+    }
 }
 
 private final class ArrayBox {
@@ -140,19 +188,20 @@ private final class ArrayBox {
 }
 
 private final class JSONValueEncoderImpl: Encoder {
-    let codingPath: [any CodingKey]
+    let path: JSONCodingPath
+    var codingPath: [any CodingKey] { path.keys }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     var slot: Slot?
 
-    init(path: [any CodingKey]) { self.codingPath = path }
+    init(path: JSONCodingPath) { self.path = path }
 
     /// The JSON for one value: the scalars (numbers, strings, dates, …) as Foundation's `JSONEncoder`
     /// writes them; anything else through its own `encode(to:)`.
-    static func box<T: Encodable>(_ value: T, path: [any CodingKey]) throws -> JSONValue {
-        try slot(for: value, path: path).resolved
-    }
-
-    static func slot<T: Encodable>(for value: T, path: [any CodingKey]) throws -> Slot {
+    static func slot<T: Encodable>(for value: T, at path: JSONCodingPath) throws -> Slot {
+        // The commonest types by identity first (a pointer compare), then any scalar (a conformance lookup).
+        if T.self == String.self { return .value(.string(unsafeBitCast(value, to: String.self))) }
+        if T.self == Date.self { return .value(try unsafeBitCast(value, to: Date.self).jsonValue(path)) }
+        if T.self == JSONValue.self { return .value(unsafeBitCast(value, to: JSONValue.self)) }
         if let scalar = value as? any JSONScalar { return .value(try scalar.jsonValue(path)) }
         let encoder = JSONValueEncoderImpl(path: path)
         try value.encode(to: encoder)
@@ -168,7 +217,7 @@ private final class JSONValueEncoderImpl: Encoder {
             box = ObjectBox()
             slot = .object(box)
         }
-        return KeyedEncodingContainer(KeyedEncoder<Key>(box: box, codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedEncoder<Key>(box: box, codingPath: path.keys))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -179,38 +228,49 @@ private final class JSONValueEncoderImpl: Encoder {
             box = ArrayBox()
             slot = .array(box)
         }
-        return UnkeyedEncoder(box: box, codingPath: codingPath)
+        return UnkeyedEncoder(box: box, codingPath: path.keys)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleValueEncoder(encoder: self) }
 }
 
+/// Containers keep their own path, put together once; each value's path is that and its key, put
+/// together only if needed.
 private struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let box: ObjectBox
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil(forKey key: Key) throws { box.members[key.stringValue] = .value(.null) }
+    mutating func encodeNil(forKey key: Key) throws { box.set(key.stringValue, .value(.null)) }
+
+    // The types synthesized `encode(to:)` names directly: no generic detour.
+    mutating func encode(_ value: String, forKey key: Key) throws { box.set(key.stringValue, .value(.string(value))) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { box.set(key.stringValue, .value(.bool(value))) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { box.set(key.stringValue, .value(.int(Int64(value)))) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { box.set(key.stringValue, .value(.int(value))) }
+    mutating func encode(_ value: Double, forKey key: Key) throws {
+        box.set(key.stringValue, .value(try value.jsonValue(JSONCodingPath(parent: codingPath, key: key))))
+    }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        box.members[key.stringValue] = try JSONValueEncoderImpl.slot(for: value, path: codingPath + [key])
+        box.set(key.stringValue, try JSONValueEncoderImpl.slot(for: value, at: JSONCodingPath(parent: codingPath, key: key)))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let nested = ObjectBox()
-        box.members[key.stringValue] = .object(nested)
+        box.set(key.stringValue, .object(nested))
         return KeyedEncodingContainer(KeyedEncoder<NestedKey>(box: nested, codingPath: codingPath + [key]))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         let nested = ArrayBox()
-        box.members[key.stringValue] = .array(nested)
+        box.set(key.stringValue, .array(nested))
         return UnkeyedEncoder(box: nested, codingPath: codingPath + [key])
     }
 
     mutating func superEncoder() -> any Encoder { superEncoder(forKey: Key(stringValue: "super")!) }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        ReferencingEncoder(path: codingPath + [key]) { [box] slot in box.members[key.stringValue] = slot }
+        ReferencingEncoder(path: JSONCodingPath(parent: codingPath, key: key)) { [box] slot in box.set(key.stringValue, slot) }
     }
 }
 
@@ -222,27 +282,27 @@ private struct UnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func encodeNil() throws { box.items.append(.value(.null)) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        box.items.append(try JSONValueEncoderImpl.slot(for: value, path: codingPath + [IndexKey(count)]))
+        box.items.append(try JSONValueEncoderImpl.slot(for: value, at: JSONCodingPath(parent: codingPath, key: IndexKey(count))))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let nested = ObjectBox()
-        let path = codingPath + [IndexKey(count)]
+        let nestedPath = codingPath + [IndexKey(count)]
         box.items.append(.object(nested))
-        return KeyedEncodingContainer(KeyedEncoder<NestedKey>(box: nested, codingPath: path))
+        return KeyedEncodingContainer(KeyedEncoder<NestedKey>(box: nested, codingPath: nestedPath))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let nested = ArrayBox()
-        let path = codingPath + [IndexKey(count)]
+        let nestedPath = codingPath + [IndexKey(count)]
         box.items.append(.array(nested))
-        return UnkeyedEncoder(box: nested, codingPath: path)
+        return UnkeyedEncoder(box: nested, codingPath: nestedPath)
     }
 
     mutating func superEncoder() -> any Encoder {
         let index = box.items.count
         box.items.append(.value(.null))
-        return ReferencingEncoder(path: codingPath + [IndexKey(index)]) { [box] slot in box.items[index] = slot }
+        return ReferencingEncoder(path: JSONCodingPath(parent: codingPath, key: IndexKey(index))) { [box] slot in box.items[index] = slot }
     }
 }
 
@@ -253,7 +313,7 @@ private struct SingleValueEncoder: SingleValueEncodingContainer {
     mutating func encodeNil() throws { encoder.slot = .value(.null) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        encoder.slot = try JSONValueEncoderImpl.slot(for: value, path: codingPath)
+        encoder.slot = try JSONValueEncoderImpl.slot(for: value, at: encoder.path)
     }
 }
 
@@ -264,7 +324,7 @@ private final class ReferencingEncoder: Encoder {
     var codingPath: [any CodingKey] { inner.codingPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(path: [any CodingKey], store: @escaping (Slot) -> Void) {
+    init(path: JSONCodingPath, store: @escaping (Slot) -> Void) {
         self.inner = JSONValueEncoderImpl(path: path)
         self.store = store
     }
@@ -298,17 +358,21 @@ private final class JSONValueDecoderImpl: Decoder {
 
     /// One value as `T`: the scalars (numbers, strings, dates, …) as Foundation's `JSONDecoder` reads them;
     /// anything else through its own `init(from:)`. Null is nil for an optional, else an error.
-    static func unbox<T: Decodable>(_ value: JSONValue, as type: T.Type, path: [any CodingKey]) throws -> T {
+    static func unbox<T: Decodable>(_ value: JSONValue, as type: T.Type, at path: JSONCodingPath) throws -> T {
+        // The commonest types by identity first (a pointer compare), then any scalar (a conformance lookup).
+        if type == String.self { return unsafeBitCast(try String.read(value, path), to: T.self) }
+        if type == Date.self { return unsafeBitCast(try Date.read(value, path), to: T.self) }
+        if type == JSONValue.self { return unsafeBitCast(value, to: T.self) }
         if let scalar = type as? any JSONScalar.Type {
             if case .null = value, scalar != JSONValue.self {
-                throw DecodingError.valueNotFound(type, .init(codingPath: path, debugDescription: "Expected \(type) value but found null instead."))
+                throw DecodingError.valueNotFound(type, .init(codingPath: path.keys, debugDescription: "Expected \(type) value but found null instead."))
             }
             return try scalar.read(value, path) as! T
         }
         if case .null = value, !(type is any OptionalMarker.Type) {
-            throw DecodingError.valueNotFound(type, .init(codingPath: path, debugDescription: "Expected \(type) value but found null instead."))
+            throw DecodingError.valueNotFound(type, .init(codingPath: path.keys, debugDescription: "Expected \(type) value but found null instead."))
         }
-        return try T(from: JSONValueDecoderImpl(value: value, path: path))
+        return try T(from: JSONValueDecoderImpl(value: value, path: path.keys))
     }
 
     static func mismatch(_ type: Any.Type, _ value: JSONValue, _ path: [any CodingKey]) -> DecodingError {
@@ -347,16 +411,50 @@ private struct KeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return value
     }
 
-    func decodeNil(forKey key: Key) throws -> Bool { try member(key) == .null }
+    func decodeNil(forKey key: Key) throws -> Bool {
+        if case .null = try member(key) { return true }
+        return false
+    }
+
+    // The types synthesized `init(from:)` names directly: no generic detour.
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try String.read(try member(key), JSONCodingPath(parent: codingPath, key: key)) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try Bool.read(try member(key), JSONCodingPath(parent: codingPath, key: key)) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try Int.read(try member(key), JSONCodingPath(parent: codingPath, key: key)) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try Int64.read(try member(key), JSONCodingPath(parent: codingPath, key: key)) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try Double.read(try member(key), JSONCodingPath(parent: codingPath, key: key)) }
+
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
+        guard let value = members[key.stringValue] else { return nil }
+        if case .null = value { return nil }
+        return try String.read(value, JSONCodingPath(parent: codingPath, key: key))
+    }
+
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? {
+        guard let value = members[key.stringValue] else { return nil }
+        if case .null = value { return nil }
+        return try Bool.read(value, JSONCodingPath(parent: codingPath, key: key))
+    }
+
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? {
+        guard let value = members[key.stringValue] else { return nil }
+        if case .null = value { return nil }
+        return try Int.read(value, JSONCodingPath(parent: codingPath, key: key))
+    }
+
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? {
+        guard let value = members[key.stringValue] else { return nil }
+        if case .null = value { return nil }
+        return try Double.read(value, JSONCodingPath(parent: codingPath, key: key))
+    }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try JSONValueDecoderImpl.unbox(try member(key), as: type, path: codingPath + [key])
+        try JSONValueDecoderImpl.unbox(try member(key), as: type, at: JSONCodingPath(parent: codingPath, key: key))
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         guard let value = members[key.stringValue] else { return nil }
         if case .null = value { return nil }
-        return try JSONValueDecoderImpl.unbox(value, as: type, path: codingPath + [key])
+        return try JSONValueDecoderImpl.unbox(value, as: type, at: JSONCodingPath(parent: codingPath, key: key))
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
@@ -406,7 +504,7 @@ private struct UnkeyedDecoder: UnkeyedDecodingContainer {
     }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let decoded = try JSONValueDecoderImpl.unbox(try current(type), as: type, path: codingPath + [IndexKey(currentIndex)])
+        let decoded = try JSONValueDecoderImpl.unbox(try current(type), as: type, at: JSONCodingPath(parent: codingPath, key: IndexKey(currentIndex)))
         currentIndex += 1
         return decoded
     }
@@ -442,7 +540,7 @@ private struct SingleValueDecoder: SingleValueDecodingContainer {
     func decodeNil() -> Bool { value == .null }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONValueDecoderImpl.unbox(value, as: type, path: codingPath)
+        try JSONValueDecoderImpl.unbox(value, as: type, at: JSONCodingPath(parent: codingPath))
     }
 }
 
@@ -454,22 +552,22 @@ extension Optional: OptionalMarker {}
 
 /// A value written as one JSON scalar, the way Foundation's coders write it.
 private protocol JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) throws -> JSONValue
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Self
+    func jsonValue(_ path: JSONCodingPath) throws -> JSONValue
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Self
 }
 
 extension String: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) -> JSONValue { .string(self) }
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> String {
-        guard case .string(let s) = value else { throw JSONValueDecoderImpl.mismatch(String.self, value, path) }
+    func jsonValue(_ path: JSONCodingPath) -> JSONValue { .string(self) }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> String {
+        guard case .string(let s) = value else { throw JSONValueDecoderImpl.mismatch(String.self, value, path.keys) }
         return s
     }
 }
 
 extension Bool: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) -> JSONValue { .bool(self) }
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Bool {
-        guard case .bool(let b) = value else { throw JSONValueDecoderImpl.mismatch(Bool.self, value, path) }
+    func jsonValue(_ path: JSONCodingPath) -> JSONValue { .bool(self) }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Bool {
+        guard case .bool(let b) = value else { throw JSONValueDecoderImpl.mismatch(Bool.self, value, path.keys) }
         return b
     }
 }
@@ -478,19 +576,19 @@ extension Bool: JSONScalar {
 private protocol JSONInteger: JSONScalar, FixedWidthInteger {}
 
 extension JSONInteger {
-    func jsonValue(_ path: [any CodingKey]) throws -> JSONValue {
+    func jsonValue(_ path: JSONCodingPath) throws -> JSONValue {
         if let i = Int64(exactly: self) { return .int(i) }
         return .decimal(Decimal(string: String(self))!)
     }
 
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Self {
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Self {
         switch value {
         case .int(let i): if let v = Self(exactly: i) { return v }
         case .double(let d): if let v = Self(exactly: d) { return v }
         case .decimal(let d): if let v = Self(d.description) { return v }
-        default: throw JSONValueDecoderImpl.mismatch(Self.self, value, path)
+        default: throw JSONValueDecoderImpl.mismatch(Self.self, value, path.keys)
         }
-        throw JSONValueDecoderImpl.outOfRange(Self.self, value, path)
+        throw JSONValueDecoderImpl.outOfRange(Self.self, value, path.keys)
     }
 }
 
@@ -506,78 +604,78 @@ extension UInt32: JSONInteger {}
 extension UInt64: JSONInteger {}
 
 extension Double: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) throws -> JSONValue {
+    func jsonValue(_ path: JSONCodingPath) throws -> JSONValue {
         guard isFinite else {
-            throw EncodingError.invalidValue(self, .init(codingPath: path, debugDescription: "\(self) is not a valid JSON number"))
+            throw EncodingError.invalidValue(self, .init(codingPath: path.keys, debugDescription: "\(self) is not a valid JSON number"))
         }
         return .double(self)
     }
 
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Double {
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Double {
         switch value {
         case .int(let i): return Double(i)
         case .double(let d): return d
         case .decimal(let d): return NSDecimalNumber(decimal: d).doubleValue
-        default: throw JSONValueDecoderImpl.mismatch(Double.self, value, path)
+        default: throw JSONValueDecoderImpl.mismatch(Double.self, value, path.keys)
         }
     }
 }
 
 extension Float: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) throws -> JSONValue {
+    func jsonValue(_ path: JSONCodingPath) throws -> JSONValue {
         // The float's shortest text, as JSONEncoder writes it (not the longer digits of its Double).
         guard isFinite else {
-            throw EncodingError.invalidValue(self, .init(codingPath: path, debugDescription: "\(self) is not a valid JSON number"))
+            throw EncodingError.invalidValue(self, .init(codingPath: path.keys, debugDescription: "\(self) is not a valid JSON number"))
         }
         return .double(Double(description) ?? Double(self))
     }
 
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Float { Float(try Double.read(value, path)) }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Float { Float(try Double.read(value, path)) }
 }
 
 extension Date: JSONScalar {
     /// Milliseconds since 1970, as `JSONEncoder.DateEncodingStrategy.millisecondsSince1970`.
-    func jsonValue(_ path: [any CodingKey]) throws -> JSONValue { try (timeIntervalSince1970 * 1000).jsonValue(path) }
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Date {
+    func jsonValue(_ path: JSONCodingPath) throws -> JSONValue { try (timeIntervalSince1970 * 1000).jsonValue(path) }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Date {
         Date(timeIntervalSince1970: try Double.read(value, path) / 1000)
     }
 }
 
 extension Decimal: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) -> JSONValue { .decimal(self) }
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Decimal {
+    func jsonValue(_ path: JSONCodingPath) -> JSONValue { .decimal(self) }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Decimal {
         switch value {
         case .int(let i): return Decimal(i)
         case .double(let d): return Decimal(string: "\(d)") ?? Decimal(d)
         case .decimal(let d): return d
-        default: throw JSONValueDecoderImpl.mismatch(Decimal.self, value, path)
+        default: throw JSONValueDecoderImpl.mismatch(Decimal.self, value, path.keys)
         }
     }
 }
 
 extension URL: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) -> JSONValue { .string(absoluteString) }
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> URL {
+    func jsonValue(_ path: JSONCodingPath) -> JSONValue { .string(absoluteString) }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> URL {
         guard case .string(let s) = value, let url = URL(string: s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "Invalid URL string."))
+            throw DecodingError.dataCorrupted(.init(codingPath: path.keys, debugDescription: "Invalid URL string."))
         }
         return url
     }
 }
 
 extension Data: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) -> JSONValue { .string(base64EncodedString()) }
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) throws -> Data {
+    func jsonValue(_ path: JSONCodingPath) -> JSONValue { .string(base64EncodedString()) }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) throws -> Data {
         guard case .string(let s) = value, let data = Data(base64Encoded: s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "Encountered Data is not valid Base64."))
+            throw DecodingError.dataCorrupted(.init(codingPath: path.keys, debugDescription: "Encountered Data is not valid Base64."))
         }
         return data
     }
 }
 
 extension JSONValue: JSONScalar {
-    func jsonValue(_ path: [any CodingKey]) -> JSONValue { self }
-    static func read(_ value: JSONValue, _ path: [any CodingKey]) -> JSONValue { value }
+    func jsonValue(_ path: JSONCodingPath) -> JSONValue { self }
+    static func read(_ value: JSONValue, _ path: JSONCodingPath) -> JSONValue { value }
 }
 
 extension JSONValue {

@@ -194,6 +194,16 @@ package protocol SQLDatabase: Sendable {
     /// together, or not at all when it throws. `body` runs on the database's own thread and must not
     /// block: it is for a read, a pure decision and the writes that follow from it.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLTransaction) throws -> T) async throws -> T
+    /// ``transaction(_:)`` in three phases: `read` and `write` run in the write transaction on the
+    /// database's thread; `decide`, between them, is pure computation (decoding what was read, the
+    /// core's rules, encoding what to write) and may run on another thread, side by side with the
+    /// decisions of transactions committed together, so the database thread is kept for SQL. An
+    /// earlier transaction of the same group commit may change a row between this one's read and write:
+    /// writes guard with compare-and-set, as with any concurrent writer.
+    func transaction<R: Sendable, D: Sendable, T: Sendable>(
+        read: @escaping @Sendable (any SQLTransaction) throws -> R, decide: @escaping @Sendable (R) throws -> D,
+        write: @escaping @Sendable (any SQLTransaction, D) throws -> T
+    ) async throws -> T
     func close() async throws
 }
 

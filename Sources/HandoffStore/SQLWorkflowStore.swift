@@ -39,7 +39,7 @@ package final class SQLWorkflowStore: WorkflowStore {
         _ body: @escaping @Sendable (Versioned<E>?) throws -> (ChangeSet, R)
     ) async throws -> (ChangeSet, R) {
         let load = SQLStatement("SELECT version, data FROM \(E.table) WHERE id = ?", [.integer(id)])
-        return try await transact(event: event, now: now, load: { try $0.read(load).first.map(E.decode) }, body)
+        return try await transact(E.self, event: event, now: now, load: load, body)
     }
 
     package func updateNextClaimable<R: Sendable>(
@@ -47,24 +47,30 @@ package final class SQLWorkflowStore: WorkflowStore {
         _ body: @escaping @Sendable (Versioned<ReviewItem>?) throws -> (ChangeSet, R)
     ) async throws -> (ChangeSet, R) {
         let find = Self.nextClaimableStatement(queue: queue, reviewer: reviewer, skipping: [])
-        return try await transact(event: event, now: now, load: { try $0.read(find).first.map(ReviewItem.decode) }, body)
+        return try await transact(ReviewItem.self, event: event, now: now, load: find, body)
     }
 
-    /// The event check, the read, the decision and its writes, in one transaction.
+    /// The event check and the read, the decision, and its writes, in one transaction: the SQL on the
+    /// database's thread, the decision (decoding the row, the core's rules, encoding the change set
+    /// into statements) off it (``SQLDatabase/transaction(read:decide:write:)``).
     private func transact<E: StoredEntity, R: Sendable>(
-        event: EventKey?, now: Date, load: @escaping @Sendable (any SQLTransaction) throws -> Versioned<E>?,
+        _ type: E.Type, event: EventKey?, now: Date, load: SQLStatement,
         _ body: @escaping @Sendable (Versioned<E>?) throws -> (ChangeSet, R)
     ) async throws -> (ChangeSet, R) {
-        try await database.transaction { transaction in
-            if let event {
-                let applied = try transaction.read(SQLStatement(
-                    "SELECT 1 AS one FROM inbox WHERE source = ? AND key = ?", [.text(event.source), .text(event.key)]))
-                if !applied.isEmpty { throw StoreError.duplicate }
-            }
-            let (changes, result) = try body(try load(transaction))
-            if !changes.isEmpty { _ = try transaction.run(ChangeSetPlanner.steps(for: changes, now: now)) }
-            return (changes, result)
-        }
+        let check = event.map { SQLStatement("SELECT 1 AS one FROM inbox WHERE source = ? AND key = ?", [.text($0.source), .text($0.key)]) }
+        return try await database.transaction(
+            read: { transaction -> SQLRow? in
+                if let check, try !transaction.read(check).isEmpty { throw StoreError.duplicate }
+                return try transaction.read(load).first
+            },
+            decide: { row -> (steps: [WriteStep], changes: ChangeSet, result: R) in
+                let (changes, result) = try body(try row.map(E.decode))
+                return (changes.isEmpty ? [] : ChangeSetPlanner.steps(for: changes, now: now), changes, result)
+            },
+            write: { transaction, decided in
+                if !decided.steps.isEmpty { _ = try transaction.run(decided.steps) }
+                return (decided.changes, decided.result)
+            })
     }
 
     package func commit(batch: [ChangeSet], now: Date) async throws {

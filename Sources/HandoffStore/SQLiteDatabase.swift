@@ -71,6 +71,10 @@ package final class SQLiteDatabase: SQLDatabase {
         let synchronous = configuration.synchronous
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Group commit runs each write in a savepoint, and SQLite keeps what a savepoint may have to
+            // undo in a statement journal: in a temporary file by default, so every page a write touched
+            // first cost a write system call. In memory it costs a copy (bounded by one transaction's writes).
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         return config
     }
@@ -92,30 +96,87 @@ package final class SQLiteDatabase: SQLDatabase {
         })
     }
 
-    static func convert(_ rows: [Row]) -> [SQLRow] {
-        guard let first = rows.first else { return [] }
-        var columns: [String: Int] = [:]
-        for (i, name) in first.columnNames.enumerated() where columns[name] == nil { columns[name] = i }
-        return rows.map { row in
-            SQLRow(columns: columns, values: row.databaseValues.map { dbValue in
-                switch dbValue.storage {
-                case .null: .null
-                case .int64(let i): .integer(i)
-                case .double(let d): .real(d)
-                case .string(let s): .text(s)
-                case .blob(let data): .blob([UInt8](data))
-                }
-            })
-        }
-    }
-
     package func read(_ statement: SQLStatement) async throws -> [SQLRow] {
         // One statement is its own read transaction (a consistent snapshot) and is stepped to its end,
         // so GRDB's BEGIN/COMMIT around it would only add two statement compilations per read.
-        try await pool.unsafeRead { db in
-            let stmt = try db.cachedStatement(sql: statement.sql)
-            return Self.convert(try Row.fetchAll(stmt, arguments: Self.arguments(statement.binds)))
+        try await pool.unsafeRead { db in try Self.query(statement, in: db) }
+    }
+
+    // MARK: Statements, bound and stepped directly
+
+    /// SQLite copies bound text and blobs (`SQLITE_TRANSIENT`).
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// Binds the values with SQLite's own calls. GRDB's `StatementArguments` went through generic
+    /// conversions for every value: a measurable share of a decision's time on the writer (issue 9).
+    /// The statement is reset, its old bindings cleared, and marked bound for GRDB's `execute()`.
+    static func bind(_ binds: [SQLValue], to stmt: Statement) {
+        stmt.setUncheckedArguments(StatementArguments())
+        let s = stmt.sqliteStatement
+        for (i, value) in binds.enumerated() {
+            let index = Int32(i + 1)
+            switch value {
+            case .null: sqlite3_bind_null(s, index)
+            case .integer(let v): sqlite3_bind_int64(s, index, v)
+            case .real(let v): sqlite3_bind_double(s, index, v)
+            case .text(let v): sqlite3_bind_text(s, index, v, -1, transient)
+            case .blob(let v): v.withUnsafeBytes { _ = sqlite3_bind_blob(s, index, $0.baseAddress, Int32($0.count), transient) }
+            }
         }
+    }
+
+    /// A statement that produces rows (a query, or a write with RETURNING): bound, stepped to its end,
+    /// each row read straight into an ``SQLRow``.
+    static func query(_ statement: SQLStatement, in db: Database) throws -> [SQLRow] {
+        let stmt = try db.cachedStatement(sql: statement.sql)
+        bind(statement.binds, to: stmt)
+        return try rows(of: stmt, in: db)
+    }
+
+    /// Steps a bound statement to its end and reads its rows.
+    static func rows(of stmt: Statement, in db: Database) throws -> [SQLRow] {
+        let s = stmt.sqliteStatement
+        let count = Int(sqlite3_column_count(s))
+        var columns: [String: Int] = [:]
+        for i in 0..<count where columns[String(cString: sqlite3_column_name(s, Int32(i)))] == nil {
+            columns[String(cString: sqlite3_column_name(s, Int32(i)))] = i
+        }
+        var rows: [SQLRow] = []
+        while true {
+            let code = sqlite3_step(s)
+            if code == SQLITE_DONE { break }
+            guard code == SQLITE_ROW else {
+                let error = DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: stmt.sql)
+                sqlite3_reset(s)
+                throw error
+            }
+            var values: [SQLValue] = []
+            values.reserveCapacity(count)
+            for i in 0..<Int32(count) {
+                switch sqlite3_column_type(s, i) {
+                case SQLITE_INTEGER: values.append(.integer(sqlite3_column_int64(s, i)))
+                case SQLITE_FLOAT: values.append(.real(sqlite3_column_double(s, i)))
+                case SQLITE_TEXT:
+                    let length = Int(sqlite3_column_bytes(s, i))
+                    if let text = sqlite3_column_text(s, i) {
+                        values.append(.text(String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)))
+                    } else {
+                        values.append(.text(""))
+                    }
+                case SQLITE_BLOB:
+                    let length = Int(sqlite3_column_bytes(s, i))
+                    if let bytes = sqlite3_column_blob(s, i) {
+                        values.append(.blob(Array(UnsafeRawBufferPointer(start: bytes, count: length))))
+                    } else {
+                        values.append(.blob([]))
+                    }
+                default: values.append(.null)
+                }
+            }
+            rows.append(SQLRow(columns: columns, values: values))
+        }
+        sqlite3_reset(s)
+        return rows
     }
 
     package func write(_ steps: [WriteStep]) async throws -> [WriteResult] {
@@ -128,14 +189,22 @@ package final class SQLiteDatabase: SQLDatabase {
         return try await pool.write { db in try body(Transaction(db: db)) }
     }
 
+    package func transaction<R: Sendable, D: Sendable, T: Sendable>(
+        read: @escaping @Sendable (any SQLTransaction) throws -> R, decide: @escaping @Sendable (R) throws -> D,
+        write: @escaping @Sendable (any SQLTransaction, D) throws -> T
+    ) async throws -> T {
+        if let committer {
+            return try await committer.transaction(read: { db in try read(Transaction(db: db)) }, decide: decide,
+                                                   write: { db, d in try write(Transaction(db: db), d) })
+        }
+        return try await pool.write { db in try write(Transaction(db: db), try decide(try read(Transaction(db: db)))) }
+    }
+
     /// The writer connection inside a transaction.
     struct Transaction: SQLTransaction {
         let db: GRDB.Database
 
-        func read(_ statement: SQLStatement) throws -> [SQLRow] {
-            let stmt = try db.cachedStatement(sql: statement.sql)
-            return SQLiteDatabase.convert(try Row.fetchAll(stmt, arguments: SQLiteDatabase.arguments(statement.binds)))
-        }
+        func read(_ statement: SQLStatement) throws -> [SQLRow] { try SQLiteDatabase.query(statement, in: db) }
 
         func run(_ steps: [WriteStep]) throws -> [WriteResult] { try SQLiteDatabase.run(steps, in: db) }
     }
@@ -146,13 +215,13 @@ package final class SQLiteDatabase: SQLDatabase {
         results.reserveCapacity(steps.count)
         for step in steps {
             let stmt = try db.cachedStatement(sql: step.statement.sql)
-            let arguments = arguments(step.statement.binds)
+            bind(step.statement.binds, to: stmt)
             let rows: [SQLRow]
             // A statement that produces columns (RETURNING, or a query) is read; others are executed.
             if stmt.columnCount > 0 {
-                rows = convert(try Row.fetchAll(stmt, arguments: arguments))
+                rows = try Self.rows(of: stmt, in: db)
             } else {
-                try stmt.execute(arguments: arguments)
+                try stmt.execute()
                 rows = []
             }
             let changes = db.changesCount
@@ -199,21 +268,29 @@ package final class SQLiteDatabase: SQLDatabase {
     }
 }
 
-/// Group commit on the pool's writer: callers queue their steps; one job on GRDB's writer queue takes
-/// everything queued (up to `maxBatch`), runs each caller's steps in a savepoint of one IMMEDIATE
-/// transaction, commits once, and only then resumes the callers. Writes arriving meanwhile queue up
-/// for the next transaction, so under load one disk sync serves many writes, and alone a write pays
-/// no extra wait (its job starts at once).
+/// Group commit on the pool's writer: callers queue their work; one job on GRDB's writer queue takes
+/// everything queued (up to `maxBatch`), runs it in one IMMEDIATE transaction, commits once, and only
+/// then resumes the callers. Writes arriving meanwhile queue up for the next transaction, so under load
+/// one disk sync serves many writes, and alone a write pays no extra wait (its job starts at once).
+///
+/// A request comes in up to three phases. All the batch's `read`s run first, then the `decide`s —
+/// pure computation (decoding an entity, the core's rules, encoding the result), run side by side on
+/// the other cores when there are several, so the writer is not the only thread working — then each
+/// `write` in a savepoint of its own, so one that fails rolls back only itself. A write that finds
+/// its row changed by an earlier write of the same batch fails its compare-and-set and is tried again
+/// by its caller, as with any other writer.
 final class GroupCommitter: Sendable {
-    /// One caller's work: run inside the shared transaction (in a savepoint of its own when there are
-    /// several), then told the outcome once the COMMIT returned (or failed).
     private struct Request: Sendable {
-        var work: @Sendable (Database) throws -> Void
+        var read: (@Sendable (Database) throws -> Void)?
+        var decide: (@Sendable () throws -> Void)?
+        var write: @Sendable (Database) throws -> Void
         var finish: @Sendable (Result<Void, any Error>) -> Void
     }
 
-    /// What a request's work produced, kept for its `finish` (both run on the writer, one after the other).
-    private final class Outcome<T>: @unchecked Sendable {
+    /// What a request's phases hand on, and its result for `finish` (the phases run one after the other).
+    private final class Outcome<R, D, T>: @unchecked Sendable {
+        var read: R?
+        var decided: D?
         var value: T?
     }
 
@@ -241,12 +318,37 @@ final class GroupCommitter: Sendable {
 
     /// Runs `body` in the next shared transaction; returns what it returned once that transaction committed.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await transaction(read: { _ in () }, decide: { _ in () }, write: { db, _ in try body(db) }, phased: false)
+    }
+
+    /// `read` and `write` run on the writer in the shared transaction; `decide` between them, possibly
+    /// on another thread. Returns what `write` returned once the transaction committed.
+    func transaction<R: Sendable, D: Sendable, T: Sendable>(
+        read: @escaping @Sendable (Database) throws -> R, decide: @escaping @Sendable (R) throws -> D,
+        write: @escaping @Sendable (Database, D) throws -> T, phased: Bool = true
+    ) async throws -> T {
         // No cancellation handler on purpose: once queued, a write either commits or fails; it is never
         // half-abandoned with its caller unsure whether it landed.
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let outcome = Outcome<T>()
+            let outcome = Outcome<R, D, T>()
+            let missing = StoreError.corrupt("a write ran without its earlier phase")
+            let readPhase: @Sendable (Database) throws -> Void = { db in outcome.read = try read(db) }
+            let decidePhase: @Sendable () throws -> Void = {
+                guard let r = outcome.read else { throw missing }
+                outcome.decided = try decide(r)
+            }
+            let writePhase: @Sendable (Database) throws -> Void = { db in
+                if phased {
+                    guard let d = outcome.decided else { throw missing }
+                    outcome.value = try write(db, d)
+                } else {
+                    outcome.value = try write(db, try decide(try read(db)))
+                }
+            }
             let request = Request(
-                work: { db in outcome.value = try body(db) },
+                read: phased ? readPhase : nil,
+                decide: phased ? decidePhase : nil,
+                write: writePhase,
                 finish: { result in
                     switch result {
                     case .success:
@@ -279,7 +381,7 @@ final class GroupCommitter: Sendable {
             return Array(s.pending.prefix(n))
         }
         if !batch.isEmpty {
-            let outcomes = Self.commit(batch.map(\.work), in: db)
+            let outcomes = Self.commit(batch, in: db)
             state.withLock { s in
                 s.transactions += 1
                 s.writes += batch.count
@@ -294,27 +396,57 @@ final class GroupCommitter: Sendable {
         if more { scheduleDrain() }
     }
 
-    /// Runs every write in one transaction, each in a savepoint; returns each write's outcome, which is
-    /// a success only if the COMMIT returned.
+    /// Runs every request in one transaction (reads, then decisions, then each write in a savepoint);
+    /// returns each request's outcome, which is a success only if the COMMIT returned.
     ///
     /// The transaction and savepoint statements are prepared once per connection (GRDB's `inTransaction`
     /// and `inSavepoint` parse their SQL on every call, a measurable share of a small write).
-    static func commit(_ writes: [@Sendable (Database) throws -> Void], in db: Database) -> [Result<Void, any Error>] {
+    private static func commit(_ requests: [Request], in db: Database) -> [Result<Void, any Error>] {
+        let failures = Mutex<[Int: any Error]>([:])
         var outcomes: [Result<Void, any Error>] = []
-        outcomes.reserveCapacity(writes.count)
+        outcomes.reserveCapacity(requests.count)
         do {
             try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-            if writes.count == 1 {
+            // Reads: the transaction's view, before any of the batch's writes.
+            for (i, request) in requests.enumerated() {
+                guard let read = request.read else { continue }
+                do {
+                    try read(db)
+                } catch {
+                    guard db.isInsideTransaction else { throw error }
+                    failures.withLock { $0[i] = error }
+                }
+            }
+            // Decisions: pure; side by side when there are several.
+            let deciding = requests.indices.filter { i in requests[i].decide != nil && failures.withLock { $0[i] == nil } }
+            let decide: @Sendable (Int) -> Void = { i in
+                do {
+                    try requests[i].decide?()
+                } catch {
+                    failures.withLock { $0[i] = error }
+                }
+            }
+            if deciding.count > 1 {
+                DispatchQueue.concurrentPerform(iterations: deciding.count) { k in decide(deciding[k]) }
+            } else {
+                deciding.forEach(decide)
+            }
+            let failed = failures.withLock { $0 }
+            if requests.count == 1 {
                 // Alone: no savepoint needed to keep it apart from others; a failure rolls the transaction back.
-                outcomes.append(Result { try writes[0](db) })
+                outcomes.append(failed[0].map { .failure($0) } ?? Result { try requests[0].write(db) })
                 if case .failure = outcomes[0] {
                     try rollback(db)
                     return outcomes
                 }
             } else {
-                for work in writes {
+                for (i, request) in requests.enumerated() {
+                    if let error = failed[i] {
+                        outcomes.append(.failure(error))
+                        continue
+                    }
                     try db.cachedStatement(sql: "SAVEPOINT handoff_write").execute()
-                    let outcome = Result { try work(db) }
+                    let outcome = Result { try request.write(db) }
                     switch outcome {
                     case .success:
                         try db.cachedStatement(sql: "RELEASE SAVEPOINT handoff_write").execute()
@@ -335,10 +467,12 @@ final class GroupCommitter: Sendable {
             return outcomes
         } catch {
             // BEGIN or COMMIT failed, or the transaction was lost: no write of this batch is durable.
-            // A write that failed on its own keeps its own error.
+            // A request that failed on its own keeps its own error.
             try? rollback(db)
-            return writes.indices.map { i in
+            let failed = failures.withLock { $0 }
+            return requests.indices.map { i in
                 if i < outcomes.count, case .failure(let own) = outcomes[i] { return .failure(own) }
+                if let own = failed[i] { return .failure(own) }
                 return .failure(error)
             }
         }

@@ -26,6 +26,14 @@ package final class PlanRecordingDatabase: SQLDatabase {
         try await inner.transaction { [self] transaction in try body(Recording(inner: transaction, owner: self)) }
     }
 
+    package func transaction<R: Sendable, D: Sendable, T: Sendable>(
+        read: @escaping @Sendable (any SQLTransaction) throws -> R, decide: @escaping @Sendable (R) throws -> D,
+        write: @escaping @Sendable (any SQLTransaction, D) throws -> T
+    ) async throws -> T {
+        try await inner.transaction(read: { [self] t in try read(Recording(inner: t, owner: self)) }, decide: decide,
+                                    write: { [self] t, d in try write(Recording(inner: t, owner: self), d) })
+    }
+
     private func record(_ statements: [SQLStatement]) { sent.withLock { $0 += statements } }
 
     private struct Recording: SQLTransaction {

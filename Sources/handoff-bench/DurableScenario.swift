@@ -50,6 +50,7 @@ struct DurableScenario {
         report.metrics["decisions_without_group_commit_vs_raw"] = serial.rate / raw.rate
 
         report.sections.append(try await breakdown(min(n, 2_000)))
+        report.sections.append(try coding(options.quick ? 500 : 20_000))
 
         report.notes.append("a decision = load the approval, check the event key, core transition, one change set (approval CAS update, audit, outbox, timer cancel, inbox key)")
         report.notes.append("raw = one INSERT per transaction, one after another, same file system, same connection settings")
@@ -226,6 +227,46 @@ struct DurableScenario {
             try? await workflow.store.close()
             throw error
         }
+    }
+
+    /// The JSON coding of one approval row, alone in a loop: the store's coder against Foundation's
+    /// (what the store used before), both ways.
+    func coding(_ n: Int) throws -> ScenarioReport.Section {
+        let alice = Actor(ActorID("bench:alice"))
+        let directory = Directory(groups: ["approvers": [alice.id]])
+        let created = try ApprovalMachine.create(
+            id: ApprovalID(1), request: ApprovalRequest(action: "deploy", arguments: .object(["service": .string("api"), "build": .int(42)]),
+                                                        summary: "Deploy api build 42", requester: ActorID("bench:agent"),
+                                                        callerState: .object(["n": .int(42)]), callbackURL: "https://ci.example.com/hooks/approvals"),
+            policy: ApprovalPolicy(deciders: ["approvers"]), now: SystemClock().now()).entity
+        // Times as the service keeps them (whole milliseconds, SystemClock).
+        let approval = try ApprovalMachine.decide(created, verdict: .approve, comment: "ship it", by: alice, directory: directory,
+                                                  now: SystemClock().now()).entity
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        let text = try JSONValueCoder.encodeUTF8(approval)
+        func time(_ body: () throws -> Void) rethrows -> Double {
+            for _ in 0..<min(n, 200) { try body() }  // warm
+            let start = ContinuousClock.now
+            for _ in 0..<n { try body() }
+            return (ContinuousClock.now - start).seconds / Double(n)
+        }
+        let ourEncode = try time { _ = try JSONValueCoder.encodeUTF8(approval) }
+        let ourDecode = try time { _ = try JSONValueCoder.decode(Approval.self, fromUTF8: text) }
+        let parse = time { _ = JSONValue.parseStrict(text) }
+        let theirEncode = try time { _ = try encoder.encode(approval) }
+        let theirDecode = try time { _ = try JSONValue.decode(Approval.self, from: Data(text), decoder: decoder) }
+        func us(_ seconds: Double) -> String { String(format: "%.1f µs", seconds * 1e6) }
+        return ScenarioReport.Section(
+            title: "JSON coding of one decided approval (\(text.count) bytes), mean of \(Format.grouped(n)) in a loop",
+            columns: ["coder", "encode", "decode"],
+            rows: [
+                ["JSONValueCoder (the store's)", us(ourEncode), us(ourDecode) + " (of which parsing \(us(parse)))"],
+                ["Foundation JSONEncoder / JSONDecoder (the store's before)", us(theirEncode), us(theirDecode)],
+            ])
     }
 
     private func remove(_ path: String) {

@@ -10,7 +10,8 @@ import Testing
 /// app: each answer is a 2xx or a 4xx in the one error shape `{"error":{"code","message"}}` — never a
 /// 5xx, never a dropped connection — and a 4xx stores nothing. Seeded (printed; `HANDOFF_FUZZ_SEED`
 /// replays it) and bounded.
-@Suite struct APIBodyFuzzTests {
+/// Bounded in time: a decoder that hangs on some input fails here, not at the CI timeout.
+@Suite(.timeLimit(.minutes(3))) struct APIBodyFuzzTests {
     /// A route and a body it accepts.
     struct Route: Sendable {
         var path: String

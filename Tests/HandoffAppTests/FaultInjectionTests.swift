@@ -23,12 +23,14 @@ import Testing
     /// Starts a fresh service, runs `flows` flows of work while `inject` injects its fault, lets the
     /// service settle, stops it cleanly, and checks the end state.
     static func run(_ name: String, fake: FakeSlack.Configuration = FakeSlack.Configuration(), options: Workload.Options = Workload.Options(),
-                    flows: Int = 10, inject: @escaping @Sendable (Context) async throws -> Void) async throws
+                    flows: Int = 10, check: @escaping @Sendable (RunReport) -> Void = { _ in },
+                    inject: @escaping @Sendable (Context) async throws -> Void) async throws
     {
         let dice = Dice.fromEnvironment("HANDOFF_FAULT_SEED")
+        print("fault injection (\(name)): seed=\(dice.seed) (replay with HANDOFF_FAULT_SEED=\(dice.seed))")
         let rig = try await ServeRig.prepare(fake: fake, prefix: "handoff-fault")
         do {
-            try await run(name, rig: rig, dice: dice, options: options, flows: flows, inject: inject)
+            try await run(name, rig: rig, dice: dice, options: options, flows: flows, check: check, inject: inject)
         } catch {
             print("fault injection (\(name)): seed=\(dice.seed) failed: \(error); logs kept in \(rig.directory.path)")
             await rig.shutdown(removeFiles: false)
@@ -37,7 +39,7 @@ import Testing
     }
 
     private static func run(_ name: String, rig: ServeRig, dice: Dice, options: Workload.Options, flows: Int,
-                            inject: @escaping @Sendable (Context) async throws -> Void) async throws
+                            check: @escaping @Sendable (RunReport) -> Void, inject: @escaping @Sendable (Context) async throws -> Void) async throws
     {
         let ledger = Ledger()
         let workload = Workload(rig: rig, ledger: ledger, dice: dice, options: options)
@@ -54,7 +56,9 @@ import Testing
             group.addTask { try await inject(context) }
             try await group.waitForAll()
         }
+        // Every scenario that stops the service starts it again itself: not running here means it died.
         if !rig.isRunning {
+            Issue.record("\(name): handoff serve died by itself during the run: \(rig.logTail)")
             try rig.launch()
         }
         let worked = ContinuousClock.now - started
@@ -69,6 +73,7 @@ import Testing
         print("fault injection (\(name)): seed=\(dice.seed), faults=\(ledger.faultCount) [\(faults)], \(report.figures), "
             + "took \((ContinuousClock.now - started).components.seconds) s (work \(worked.components.seconds) s, settling \(settling.components.seconds) s)")
         #expect(ledger.faultCount > 0, "\(name): no fault was injected")
+        check(report)
         #expect(report.eventsAcked > 0 && report.decisions > 0, "\(name): the run did real work: \(report.figures)")
         #expect(report.violations.isEmpty, """
             \(name), seed \(dice.seed): \(report.losses) losses (logs kept in \(rig.directory.path)):
@@ -147,7 +152,9 @@ import Testing
     @Test("Slow acks from our side: the whole process stalls (SIGSTOP) past Slack's 3 s deadline; redeliveries are acked and applied once",
           .timeLimit(.minutes(3)))
     func stalledProcess() async throws {
-        try await Self.run("stalls past the ack deadline") { c in
+        try await Self.run("stalls past the ack deadline", check: { report in
+            #expect(report.lateAcks > 0, "the stalls made acks late (Slack redelivered meanwhile): \(report.figures)")
+        }) { c in
             for _ in 0..<3 where c.isWorking {
                 try? await Task.sleep(for: c.dice.seconds(1.0...2.5))
                 async let stall: Void = c.rig.pause(for: c.dice.seconds(3.5...5.0))
@@ -166,10 +173,11 @@ import Testing
         try await Self.run("Web API 429 and 5xx") { c in
             let slack = c.rig.fake
             // A bounded number: an injection waits for the method's next call, and a rarely called one
-            // (conversations.history, only when reconciling) would otherwise pile them up.
-            for _ in 0..<14 where c.isWorking {
+            // (conversations.history, only when reconciling) would otherwise pile them up. Every kind in
+            // turn, twice, so each seed injects each kind.
+            for round in 0..<14 where c.isWorking {
                 try? await Task.sleep(for: c.dice.seconds(0.3...1.0))
-                switch c.dice.int(0...6) {
+                switch round % 7 {
                 case 0: await slack.rateLimitNext("chat.postMessage", retryAfter: c.dice.int(1...2))
                 case 1: await slack.rateLimitNext("chat.update", retryAfter: c.dice.int(1...2))
                 case 2: await slack.failNext("chat.postMessage", status: 500, applied: true)  // landed; the reply was lost
@@ -182,6 +190,12 @@ import Testing
             // Faults that were hit (an injection the service never ran into is not counted).
             let hit = await slack.calls().filter { $0.status != 200 || $0.error == "internal_error" }
             for call in hit { c.ledger.fault("\(call.method) \(call.status == 200 ? "ok:false" : String(call.status))") }
+            // The kinds on the calls every workload makes were each met by the service.
+            let met = Set(hit.map { "\($0.method) \($0.status == 200 ? "ok:false" : $0.status >= 500 ? "5xx" : String($0.status))" })
+            for kind in ["chat.postMessage 429", "chat.update 429", "chat.postMessage 5xx", "chat.update 5xx"] {
+                #expect(met.contains(kind), "the service met \(kind): \(met.sorted())")
+            }
+            #expect(met.contains("chat.postMessage ok:false") || met.contains("chat.update ok:false"), "the service met ok:false: \(met.sorted())")
         }
     }
 

@@ -40,6 +40,18 @@ final class Dice: Sendable {
         return Dice(seed: UInt64.random(in: 1...UInt64(UInt32.max)))
     }
 
+    /// An independent stream for one task of the run (the killer, the workload), derived from the seed and
+    /// the name: what one task draws does not depend on when the others drew, so its schedule replays
+    /// exactly from the seed.
+    func stream(_ name: String) -> Dice {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a
+        for byte in name.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return Dice(seed: seed ^ hash)
+    }
+
     func next() -> UInt64 {
         state.withLock { s in
             s &+= 0x9E37_79B9_7F4A_7C15
@@ -396,14 +408,18 @@ final class ServeRig: Sendable {
 
     var isRunning: Bool { life.withLock { $0?.process.isRunning ?? false } }
 
-    /// SIGKILL: no shutdown, no flush; waits (bounded) until the process is gone.
-    func kill() async {
-        guard let current = life.withLock({ $0 }) else { return }
+    /// SIGKILL: no shutdown, no flush; waits (bounded) until the process is gone. True when the process
+    /// was alive until then and the SIGKILL is what ended it (false: it had died by itself, or survived).
+    @discardableResult
+    func kill() async -> Bool {
+        guard let current = life.withLock({ $0 }) else { return false }
         beginDowntime()
+        let wasAlive = current.process.isRunning
         Glibc.kill(current.process.processIdentifier, SIGKILL)
-        _ = await eventually(timeout: .seconds(10), poll: .milliseconds(10)) { !current.process.isRunning }
+        let gone = await eventually(timeout: .seconds(10), poll: .milliseconds(10)) { !current.process.isRunning }
         StartedServers.remove(current.process.processIdentifier)
         life.withLock { $0 = nil }
+        return wasAlive && gone && current.process.terminationReason == .uncaughtSignal && current.process.terminationStatus == SIGKILL
     }
 
     /// SIGSTOP for a while, then SIGCONT: the whole process stalls (acks, HTTP, timers), as under a long GC

@@ -7,7 +7,8 @@ import Testing
 /// The command grammar under hostile input (issue 8, "Hostile input"): random text, mutations of
 /// real commands, and generated commands written every way people write them. Seeded (printed;
 /// `HANDOFF_FUZZ_SEED` replays a run) and bounded.
-@Suite struct CommandFuzzTests {
+/// Bounded in time: a decoder that hangs on some input fails here, not at the CI timeout.
+@Suite(.timeLimit(.minutes(3))) struct CommandFuzzTests {
     static let commands: [String] = [
         "approve 42 ship it", "approve #42", "reject 42 too risky on a Friday", "revise 42 use the canary first", "claim", "claim support",
         "claim 7", "escalate", "escalate the customer is furious", "resolve 3 Refunds take 14 days.", "label 9 positive", "rate 5 4",

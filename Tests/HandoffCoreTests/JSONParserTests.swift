@@ -6,7 +6,8 @@ import Testing
 /// The linear JSON reader (JSONParser.swift) must give exactly what decoding `JSONValue` through
 /// `JSONDecoder` gives — stored argument hashes depend on it — and accept nothing `JSONDecoder`
 /// refuses. Checked on real-looking documents, edge cases and seeded random and mutated inputs.
-@Suite struct JSONParserTests {
+/// Bounded in time: a decoder that hangs on some input fails here, not at the CI timeout.
+@Suite(.timeLimit(.minutes(3))) struct JSONParserTests {
     static func viaDecoder(_ bytes: [UInt8]) -> JSONValue? {
         try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
     }

@@ -15,7 +15,8 @@ import Testing
 /// (against a homeserver double that answers with mutated bodies), and stored events through the
 /// translator: `m.room.message` with every kind of `m.relates_to`, `m.reaction`, redactions in the
 /// room-version-10 and -11 shapes. Seeded and bounded; failures print the seed and the input.
-@Suite struct EventFuzzTests {
+/// Bounded in time: a decoder that hangs on some input fails here, not at the CI timeout.
+@Suite(.timeLimit(.minutes(3))) struct EventFuzzTests {
     static let bot = "@handoff:localhost"
     static let room = "!approvals:localhost"
     static let dm = "!dm-alice:localhost"

@@ -10,7 +10,8 @@ import Testing
 /// interactivity payloads and slash-command forms, through the same code the bot runs (frame parser,
 /// dedupe key, stored form, signature check, endpoint, translator). Seeded and bounded; a failure
 /// prints the seed (`HANDOFF_FUZZ_SEED` replays it) and the input.
-@Suite struct PayloadFuzzTests {
+/// Bounded in time: a decoder that hangs on some input fails here, not at the CI timeout.
+@Suite(.timeLimit(.minutes(3))) struct PayloadFuzzTests {
     static let translator = SlackTranslator(identity: SlackBotIdentity(userID: "UBOT", botID: "BBOT", teamID: "T111"))
 
     /// Real payloads of every kind the bot handles (and a few it ignores).
