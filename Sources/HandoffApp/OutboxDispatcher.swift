@@ -21,12 +21,20 @@ package protocol OutboxDeliverer: Sendable {
     /// Attempts before a row is marked failed.
     var maxAttempts: Int { get }
     func deliver(_ message: OutboxMessage) async -> DeliveryResult
+    /// Called once a row is given up for good (its attempts used, or a permanent failure), to tidy up
+    /// what its attempts left behind.
+    func gaveUp(on message: OutboxMessage) async
+}
+
+extension OutboxDeliverer {
+    package func gaveUp(on message: OutboxMessage) async {}
 }
 
 /// Delivers the outbox: every side effect a transition produced (cards, edits, webhooks, notices).
 ///
 /// Rows of one entity go in order (the store holds back a row while an earlier one of the same entity
-/// waits), different entities in parallel up to a bound. Failures back off exponentially with jitter,
+/// waits), and so do card posts to one destination (a channel's cards appear in the order they were
+/// asked for, even when a rate limit holds one back); different entities in parallel up to a bound. Failures back off exponentially with jitter,
 /// honouring a Retry-After, until the deliverer's attempt limit. A row is marked done only after the
 /// deliverer returns, so a crash in between delivers it again (at least once; receivers dedupe by id).
 package struct OutboxDispatcher: Service {
@@ -79,42 +87,52 @@ package struct OutboxDispatcher: Service {
         logger.info("outbox dispatcher stopped")
     }
 
-    /// Delivers one batch of due rows; true when the batch was full (more may be due).
+    /// Delivers one batch of due rows; true when more may be due at once: the batch was full, or a row
+    /// was settled (the rows held back behind it, of its entity or its cards' destination, are due now).
     @discardableResult
     package func drainOnce(kinds: Set<OutboxKind>? = nil) async throws -> Bool {
         let kinds = kinds ?? Set(deliverers.flatMap(\.kinds))
         let due = try await workflow.store.dueOutbox(now: workflow.clock.now(), kinds: kinds, limit: configuration.batch)
         guard !due.isEmpty else { return false }
-        var lanes: [EntityRef: [OutboxMessage]] = [:]
-        var order: [EntityRef] = []
+        // Lanes: an entity's rows in order, and card posts to one destination in order (the posts to a
+        // channel appear in the order they were asked for).
+        var lanes: [String: [OutboxMessage]] = [:]
+        var order: [String] = []
         for message in due {
-            if lanes[message.entity] == nil { order.append(message.entity) }
-            lanes[message.entity, default: []].append(message)
+            let lane = message.kind == .postCard ? "post:\(message.destination ?? "")" : "entity:\(message.entity)"
+            if lanes[lane] == nil { order.append(lane) }
+            lanes[lane, default: []].append(message)
         }
-        await withTaskGroup(of: Void.self) { group in
+        let settled = await withTaskGroup(of: Int.self) { group in
             var running = 0
-            for entity in order {
+            var delivered = 0
+            for lane in order {
                 if running >= configuration.maxConcurrentEntities {
-                    await group.next()
+                    delivered += await group.next() ?? 0
                     running -= 1
                 }
-                let messages = lanes[entity] ?? []
+                let messages = lanes[lane] ?? []
                 group.addTask { await self.deliverLane(messages) }
                 running += 1
             }
+            for await count in group { delivered += count }
+            return delivered
         }
-        return due.count >= configuration.batch
+        return due.count >= configuration.batch || settled > 0
     }
 
-    /// One entity's rows, in order; stops at the first that is not delivered so later ones wait for it.
-    func deliverLane(_ messages: [OutboxMessage]) async {
+    /// One lane's rows, in order; stops at the first that is not delivered so later ones wait for it.
+    /// Returns how many were settled (delivered, or given up for good).
+    @discardableResult
+    func deliverLane(_ messages: [OutboxMessage]) async -> Int {
+        var delivered = 0
         for message in messages {
-            guard let deliverer = deliverers.first(where: { $0.kinds.contains(message.kind) }) else { return }
+            guard let deliverer = deliverers.first(where: { $0.kinds.contains(message.kind) }) else { return delivered }
             // Another process (a second `serve` on the same database) may have taken it: leave it to them.
             let now = workflow.clock.now()
             guard (try? await workflow.store.claimOutbox(message.id, until: now.addingTimeInterval(configuration.lease.seconds), now: now))
                 == true
-            else { return }
+            else { return delivered }
             let result = await withLeaseRenewed(message.id) { await deliverer.deliver(message) }
             Counter(label: "handoff_outbox_deliveries_total",
                     dimensions: [("kind", message.kind.rawValue), ("result", result.metricName)]).increment()
@@ -122,26 +140,32 @@ package struct OutboxDispatcher: Service {
                 switch result {
                 case .delivered:
                     try await workflow.store.markOutboxDone(message.id)
+                    delivered += 1
                 case .retry(let after, let reason):
                     if message.attempts + 1 >= deliverer.maxAttempts {
                         try await workflow.store.markOutboxFailed(message.id, error: "gave up after \(message.attempts + 1) attempts: \(reason)")
                         logger.warning("outbox delivery gave up", metadata: ["id": "\(message.id)", "kind": "\(message.kind.rawValue)", "reason": "\(reason)"])
+                        await deliverer.gaveUp(on: message)
+                        delivered += 1  // settled: what waited behind it may go
                         continue
                     }
                     let delay = after ?? backoff(attempt: message.attempts)
                     let at = workflow.clock.now().addingTimeInterval(delay.seconds)
                     try await workflow.store.markOutboxRetry(message.id, at: at, error: reason)
                     logger.debug("outbox delivery will retry", metadata: ["id": "\(message.id)", "in": "\(delay)", "reason": "\(reason)"])
-                    return
+                    return delivered
                 case .failed(let reason):
                     try await workflow.store.markOutboxFailed(message.id, error: reason)
                     logger.warning("outbox delivery failed", metadata: ["id": "\(message.id)", "kind": "\(message.kind.rawValue)", "reason": "\(reason)"])
+                    await deliverer.gaveUp(on: message)
+                    delivered += 1  // settled: what waited behind it may go
                 }
             } catch {
                 logger.error("could not record an outbox result", metadata: ["id": "\(message.id)", "error": "\(error)"])
-                return
+                return delivered
             }
         }
+        return delivered
     }
 
     /// Runs a delivery while renewing the row's lease every third of the lease (best effort: a failed

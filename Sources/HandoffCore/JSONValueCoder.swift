@@ -375,8 +375,13 @@ private final class JSONValueDecoderImpl: Decoder {
         return try T(from: JSONValueDecoderImpl(value: value, path: path.keys))
     }
 
+    /// The error for a value of the wrong kind: null where a value was expected is `valueNotFound`, as
+    /// `JSONDecoder` has it; anything else `typeMismatch`.
     static func mismatch(_ type: Any.Type, _ value: JSONValue, _ path: [any CodingKey]) -> DecodingError {
-        DecodingError.typeMismatch(type, .init(codingPath: path, debugDescription: "Expected to decode \(type) but found \(value.kindName) instead."))
+        if case .null = value {
+            return DecodingError.valueNotFound(type, .init(codingPath: path, debugDescription: "Expected \(type) value but found null instead."))
+        }
+        return DecodingError.typeMismatch(type, .init(codingPath: path, debugDescription: "Expected to decode \(type) but found \(value.kindName) instead."))
     }
 
     static func outOfRange(_ type: Any.Type, _ value: JSONValue, _ path: [any CodingKey]) -> DecodingError {

@@ -189,6 +189,10 @@ package protocol SQLDatabase: Sendable {
     /// it changed and what its RETURNING clause produced. Throws ``StoreError`` and rolls back when an
     /// expectation fails.
     func write(_ steps: [WriteStep]) async throws -> [WriteResult]
+    /// ``write(_:)`` ahead of the queue: for the few small writes someone waits on with a deadline (an
+    /// inbound chat event recorded before its ack), so they go in the very next transaction rather than
+    /// behind everything queued.
+    func write(_ steps: [WriteStep], urgent: Bool) async throws -> [WriteResult]
     /// Runs `body` in one write transaction: what it reads is the database as this transaction sees it
     /// (no other writer comes between its reads and its writes), and everything it writes commits
     /// together, or not at all when it throws. `body` runs on the database's own thread and must not
@@ -215,6 +219,8 @@ package protocol SQLTransaction {
 }
 
 extension SQLDatabase {
+    package func write(_ steps: [WriteStep], urgent: Bool) async throws -> [WriteResult] { try await write(steps) }
+
     package func read(_ sql: String, _ binds: [SQLValue] = []) async throws -> [SQLRow] {
         try await read(SQLStatement(sql, binds))
     }

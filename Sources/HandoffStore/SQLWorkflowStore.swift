@@ -483,6 +483,8 @@ package final class SQLWorkflowStore: WorkflowStore {
         // platform is connected: a million pending items made every webhook poll read them all).
         // Several kinds: the (next_attempt_at, id) index in order, stopping at `limit`; `o.kind || ''`
         // keeps the planner off the per-kind index, which would read every due row of those kinds and sort.
+        // Rows of one entity go in order. (Cards posted to one destination keep theirs too: a post put off
+        // puts off the later posts to its destination with it, see markOutboxRetry.)
         let kindFilter = kinds.count == 1 ? "o.kind = ?" : "o.kind || '' IN (\(placeholders))"
         return try await database.read(
             """
@@ -511,9 +513,20 @@ package final class SQLWorkflowStore: WorkflowStore {
     }
 
     package func markOutboxRetry(_ id: Int64, at: Date, error: String) async throws {
-        _ = try await database.write([WriteStep(SQLStatement(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_until = NULL WHERE id = ? AND status = 'pending'",
-            [SQLValue(at), .text(String(error.prefix(1000))), .integer(id)]))])
+        _ = try await database.write([
+            WriteStep(SQLStatement(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_until = NULL WHERE id = ? AND status = 'pending'",
+                [SQLValue(at), .text(String(error.prefix(1000))), .integer(id)])),
+            // A card post put off puts off the later posts to the same destination with it, so a channel's
+            // cards appear in the order they were asked for whatever rate limit or retry holds one back
+            // (outbox_pending_posts: that destination's pending posts after it, nothing else).
+            WriteStep(SQLStatement(
+                """
+                UPDATE outbox SET next_attempt_at = ?
+                WHERE kind = 'post_card' AND status = 'pending' AND next_attempt_at < ? AND id > ?
+                  AND destination = (SELECT destination FROM outbox WHERE id = ? AND kind = 'post_card')
+                """, [SQLValue(at), SQLValue(at), .integer(id), .integer(id)])),
+        ])
     }
 
     package func markOutboxFailed(_ id: Int64, error: String) async throws {

@@ -27,8 +27,9 @@ package final class SQLiteDatabase: SQLDatabase {
         /// Concurrent writes share a transaction (see the type's documentation); off, every write is
         /// its own transaction and waits for the previous one's disk sync.
         package var groupCommit = true
-        /// The most writes one shared transaction holds (bounds its size and the wait of the last one).
-        package var maxWritesPerCommit = 256
+        /// The most writes one shared transaction holds: bounds its size, and how long an urgent write
+        /// (an inbound event before its ack) can wait behind the transaction in progress.
+        package var maxWritesPerCommit = 32
         /// WAL size (pages) at which a background checkpoint starts; 0 leaves checkpoints to SQLite,
         /// inside commits (its default, every 1000 pages).
         package var backgroundCheckpointPages: Int32 = 1000
@@ -180,7 +181,11 @@ package final class SQLiteDatabase: SQLDatabase {
     }
 
     package func write(_ steps: [WriteStep]) async throws -> [WriteResult] {
-        if let committer { return try await committer.transaction { db in try Self.run(steps, in: db) } }
+        try await write(steps, urgent: false)
+    }
+
+    package func write(_ steps: [WriteStep], urgent: Bool) async throws -> [WriteResult] {
+        if let committer { return try await committer.transaction(urgent: urgent) { db in try Self.run(steps, in: db) } }
         return try await pool.write { db in try Self.run(steps, in: db) }
     }
 
@@ -281,6 +286,7 @@ package final class SQLiteDatabase: SQLDatabase {
 /// by its caller, as with any other writer.
 final class GroupCommitter: Sendable {
     private struct Request: Sendable {
+        var urgent = false
         var read: (@Sendable (Database) throws -> Void)?
         var decide: (@Sendable () throws -> Void)?
         var write: @Sendable (Database) throws -> Void
@@ -295,7 +301,9 @@ final class GroupCommitter: Sendable {
     }
 
     private struct State {
+        /// Urgent requests first (in arrival order), then the rest.
         var pending: [Request] = []
+        var urgentCount = 0
         /// A drain job is queued or running on the writer (it reschedules itself while work is pending).
         var scheduled = false
         var transactions = 0
@@ -317,15 +325,15 @@ final class GroupCommitter: Sendable {
     var statistics: (transactions: Int, writes: Int) { state.withLock { ($0.transactions, $0.writes) } }
 
     /// Runs `body` in the next shared transaction; returns what it returned once that transaction committed.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await transaction(read: { _ in () }, decide: { _ in () }, write: { db, _ in try body(db) }, phased: false)
+    func transaction<T: Sendable>(urgent: Bool = false, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await transaction(read: { _ in () }, decide: { _ in () }, write: { db, _ in try body(db) }, phased: false, urgent: urgent)
     }
 
     /// `read` and `write` run on the writer in the shared transaction; `decide` between them, possibly
     /// on another thread. Returns what `write` returned once the transaction committed.
     func transaction<R: Sendable, D: Sendable, T: Sendable>(
         read: @escaping @Sendable (Database) throws -> R, decide: @escaping @Sendable (R) throws -> D,
-        write: @escaping @Sendable (Database, D) throws -> T, phased: Bool = true
+        write: @escaping @Sendable (Database, D) throws -> T, phased: Bool = true, urgent: Bool = false
     ) async throws -> T {
         // No cancellation handler on purpose: once queued, a write either commits or fails; it is never
         // half-abandoned with its caller unsure whether it landed.
@@ -346,6 +354,7 @@ final class GroupCommitter: Sendable {
                 }
             }
             let request = Request(
+                urgent: urgent,
                 read: phased ? readPhase : nil,
                 decide: phased ? decidePhase : nil,
                 write: writePhase,
@@ -360,7 +369,12 @@ final class GroupCommitter: Sendable {
                     }
                 })
             let schedule = state.withLock { s -> Bool in
-                s.pending.append(request)
+                if request.urgent {
+                    s.pending.insert(request, at: s.urgentCount)
+                    s.urgentCount += 1
+                } else {
+                    s.pending.append(request)
+                }
                 guard !s.scheduled else { return false }
                 s.scheduled = true
                 return true
@@ -377,7 +391,10 @@ final class GroupCommitter: Sendable {
     private func drain(_ db: Database) {
         let batch = state.withLock { s -> [Request] in
             let n = min(maxBatch, s.pending.count)
-            defer { s.pending.removeFirst(n) }
+            defer {
+                s.pending.removeFirst(n)
+                s.urgentCount = max(0, s.urgentCount - n)
+            }
             return Array(s.pending.prefix(n))
         }
         if !batch.isEmpty {

@@ -429,5 +429,10 @@ package enum Schema {
             // A review submitted at or after its item's SLA deadline (per-reviewer SLA breaches).
             "ALTER TABLE reviews ADD COLUMN late {int} NOT NULL DEFAULT 0",
         ]),
+        Migration(name: "0011_cards_in_order", statements: [
+            // Cards are posted to a destination in the order they were asked for: a post put off (a rate
+            // limit, a retry) puts off the later posts to that destination with it.
+            "CREATE INDEX outbox_pending_posts ON outbox (destination, id) WHERE status = 'pending' AND kind = 'post_card'",
+        ]),
     ]
 }

@@ -76,11 +76,12 @@ extension SQLWorkflowStore {
 
     /// Durably records an inbound event; false when (platform, key) was already recorded (a redelivery).
     package func recordInbound(platform: String, eventKey: String, payload: String, at: Date) async throws -> Bool {
+        // Urgent: the platform waits for this write's commit before it hears the ack (Slack's 3 s).
         let r = try await database.write([WriteStep(SQLStatement(
             """
             INSERT INTO inbound_events (platform, event_key, payload, status, attempts, received_at)
             VALUES (?, ?, ?, 'pending', 0, ?) ON CONFLICT DO NOTHING
-            """, [.text(platform), .text(eventKey), .text(payload), SQLValue(at)]))])
+            """, [.text(platform), .text(eventKey), .text(payload), SQLValue(at)]))], urgent: true)
         return (r.first?.changes ?? 0) == 1
     }
 
@@ -93,7 +94,7 @@ extension SQLWorkflowStore {
                 INSERT INTO inbound_events (platform, event_key, payload, status, attempts, received_at)
                 VALUES (?, ?, ?, 'pending', 0, ?) ON CONFLICT DO NOTHING
                 """, [.text(e.platform), .text(e.eventKey), .text(e.payload), SQLValue(at)]))
-        })
+        }, urgent: true)
         return r.map { $0.changes == 1 }
     }
 
@@ -218,10 +219,13 @@ extension SQLWorkflowStore {
 
     /// Cards of a channel left in `posting`, newest first. A posting card has no message id yet, so the
     /// `(platform, channel, message_id)` index finds them.
-    package func cardsPosting(platform: String, channel: String, limit: Int) async throws -> [CardRef] {
+    package func cardsPosting(platform: String, channel: String, since: Date, limit: Int) async throws -> [CardRef] {
         try await database.read(
-            "SELECT * FROM card_refs WHERE platform = ? AND channel = ? AND message_id IS NULL AND state = 'posting' ORDER BY id DESC LIMIT ?",
-            [.text(platform), .text(channel), SQLValue(limit)]
+            """
+            SELECT * FROM card_refs WHERE platform = ? AND channel = ? AND message_id IS NULL AND state = 'posting' AND created_at >= ?
+            ORDER BY id DESC LIMIT ?
+            """,
+            [.text(platform), .text(channel), SQLValue(since), SQLValue(limit)]
         ).map(decodeCard)
     }
 

@@ -184,7 +184,7 @@ package protocol WorkflowStore: Sendable {
     func card(platform: String, channel: String, messageID: String) async throws -> CardRef?
     /// Cards in one channel left in `posting` (a crash or a lost reply between the post and its record),
     /// newest first: the ones an act on an unknown message of that channel may be about.
-    func cardsPosting(platform: String, channel: String, limit: Int) async throws -> [CardRef]
+    func cardsPosting(platform: String, channel: String, since: Date, limit: Int) async throws -> [CardRef]
     func value(forKey key: String) async throws -> String?
     func setValue(_ value: String, forKey key: String, at: Date) async throws
     func insertValueIfAbsent(_ value: String, forKey key: String, at: Date) async throws -> String

@@ -45,11 +45,14 @@ struct BenchOptions: Sendable {
     var serverBinary: String?
     /// WAL pages at which a background checkpoint starts; 0 leaves checkpoints inside commits (SQLite's default).
     var checkpointPages: Int32? = nil
+    /// Writes per group commit (default: the store's).
+    var maxBatch: Int? = nil
 
     var sqlite: SQLiteDatabase.Configuration {
         var c = SQLiteDatabase.Configuration()
         c.groupCommit = groupCommit
         if let checkpointPages { c.backgroundCheckpointPages = checkpointPages }
+        if let maxBatch { c.maxWritesPerCommit = maxBatch }
         return c
     }
 }
@@ -93,6 +96,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("checkpoint-pages"), help: "WAL pages at which a background checkpoint starts (default 1000); 0 checkpoints inside commits, as before.")
     var checkpointPages: Int32?
 
+    @Option(name: .customLong("max-batch"), help: "Writes one group commit holds at most (default: the store's).")
+    var maxBatch: Int?
+
     @Flag(name: .customLong("in-process"), help: "Run every scenario in this process (default: each group of scenarios in a fresh child process, so memory and threads one leaves behind do not weigh on the next).")
     var inProcess = false
 
@@ -128,7 +134,7 @@ struct Run: AsyncParsableCommand {
             claimsPerCheckpoint: quick ? 200 : 5_000,
             startupRuns: quick ? 1 : 3,
             labels: quick ? 2_000 : 100_000, labelers: quick ? 100 : 1_000, labelsPerLabeler: quick ? 2 : 5,
-            serverBinary: serverBinary, checkpointPages: checkpointPages)
+            serverBinary: serverBinary, checkpointPages: checkpointPages, maxBatch: maxBatch)
 
         if child {
             let (reports, failures) = await Self.run(chosen, options: options, context: BenchContext(options: options))
@@ -224,6 +230,7 @@ struct Run: AsyncParsableCommand {
         if quick { arguments.append("--quick") }
         if noGroupCommit { arguments.append("--no-group-commit") }
         if let checkpointPages { arguments += ["--checkpoint-pages", String(checkpointPages)] }
+        if let maxBatch { arguments += ["--max-batch", String(maxBatch)] }
         if let items { arguments += ["--items", String(items)] }
         if let decisions { arguments += ["--decisions", String(decisions)] }
         if let writers { arguments += ["--writers", String(writers)] }

@@ -150,6 +150,20 @@ extension ChatAppTests {
             await h.stop()
         }
 
+        @Test("Cards appear in a channel in the order they were asked for, even when Slack rate-limits one (429, Retry-After)")
+        func cardsKeepTheirOrderThroughARateLimit() async throws {
+            let h = try await ChatHarness.start()
+            await h.fake.rateLimitNext("chat.postMessage", retryAfter: 2)
+            var approvals: [Approval] = []
+            for n in 1...4 { approvals.append(try await h.requestApproval("deploy-\(n)", summary: "Deploy number \(n)")) }
+            for approval in approvals { _ = try await h.card(of: approval.ref, timeout: .seconds(20)) }
+            let posted = await h.fake.messages(in: Channels.approvals).filter { $0.botID != nil && $0.threadTS == nil }
+            let order = posted.compactMap { message in (1...4).first { message.allText.contains("Deploy number \($0)") } }
+            #expect(order == [1, 2, 3, 4], "cards in the order asked for, the rate-limited first one included: \(order)")
+            #expect(await h.fake.calls("chat.postMessage").contains { $0.status == 429 }, "the rate limit was met")
+            await h.stop()
+        }
+
         @Test("E75 concurrent decisions on two replicas: exactly one wins; the loser hears 'already decided'; the card shows the winner")
         func e75_concurrentDecisions() async throws {
             let h = try await ChatHarness.start()

@@ -744,12 +744,20 @@ struct StoreContractTests {
             #expect(try await store.dueOutbox(now: f.now.addingTimeInterval(-1), kinds: Set(OutboxKind.allCases), limit: 10).isEmpty)
             #expect(try await store.dueOutbox(now: f.now, kinds: [], limit: 10).isEmpty)
 
-            // A failed attempt waits until its retry time.
+            // A failed attempt waits until its retry time, and the later post to its destination waits
+            // with it (a channel's cards appear in order); a post to another destination does not.
+            let c = EntityRef(kind: .approval, id: 3)
+            var other = ChangeSet()
+            other.outbox = [OutboxDraft(kind: .postCard, entity: c, destination: "reviews")]
+            try await store.commit(other, now: f.now)
+            let postC = try #require(try await store.outbox(of: c).first).id
             try await store.markOutboxRetry(postA, at: f.now.addingTimeInterval(60), error: "HTTP 503")
-            #expect(try await store.dueOutbox(now: f.now, kinds: [.postCard], limit: 10).map(\.id) == [postB])
-            // Due rows come in due-time order: postB (due since the start) before the retried postA.
+            #expect(try await store.dueOutbox(now: f.now, kinds: [.postCard], limit: 10).map(\.id) == [postC])
+            #expect(try await store.outbox(of: b).first?.attempts == 0, "the post behind it was only put off, not tried")
+            // Due rows come in due-time order: postC (due since the start), then postA and postB, in order.
             let dueLater = try await store.dueOutbox(now: f.now.addingTimeInterval(60), kinds: [.postCard], limit: 10)
-            #expect(dueLater.map(\.id) == [postB, postA])
+            #expect(dueLater.map(\.id) == [postC, postA, postB])
+            try await store.markOutboxDone(postC)
             let retried = try #require(dueLater.first { $0.id == postA })
             #expect(retried.id == postA)
             #expect(retried.attempts == 1)

@@ -11,7 +11,9 @@ import Logging
 /// Posting is reconciled, never blindly repeated: the card ref is recorded as `posting` with a nonce
 /// before the call, the nonce travels in the message metadata, and a ref left in `posting` (a crash or a
 /// lost reply) is looked up on the platform before anything is posted again. Calls to one channel go
-/// one at a time, in order; rate limits come back as a retry at the platform's Retry-After.
+/// one at a time; its posts in the order they were asked for (the store holds a post back while an
+/// earlier one to the same destination waits); rate limits come back as a retry at the platform's
+/// Retry-After.
 package struct ChatDeliverer: OutboxDeliverer {
     package let kinds: Set<OutboxKind> = [.postCard, .updateCards, .notify]
     package let maxAttempts: Int
@@ -55,6 +57,20 @@ package struct ChatDeliverer: OutboxDeliverer {
             }
         } catch {
             return .retry(after: nil, reason: "\(error)")
+        }
+    }
+
+    /// A post given up for good leaves its cards `posting` (a transient failure may have posted them):
+    /// they are marked failed, so nothing looks for them on the platform any more.
+    package func gaveUp(on message: OutboxMessage) async {
+        guard message.kind == .postCard else { return }
+        let prefix = "handoff-\(message.id)-"
+        do {
+            for card in try await store.cards(of: message.entity) where card.state == .posting && card.nonce.hasPrefix(prefix) {
+                try await store.cardFailed(card.id, at: workflow.clock.now())
+            }
+        } catch {
+            logger.warning("could not mark a given-up card failed", metadata: ["outbox": "\(message.id)", "error": "\(error)"])
         }
     }
 

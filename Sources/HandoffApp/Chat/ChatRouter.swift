@@ -15,10 +15,10 @@ import Synchronization
 /// acked event is never lost. Slash commands, whose reply travels in the ack, are processed at once
 /// within their deadline (a bounded number at a time; beyond it the ack says the answer follows, and
 /// it does, privately). Everything else is processed by `run()`: translate (the adapter drops its own
-/// echoes), skip keys already applied, act through ``ChatActions``, reply. One person's events are
-/// processed in arrival order (a reaction and its removal, ❌ and the reason that follows); different
-/// people's events run concurrently, in up to `lanes` lanes, and the core's compare-and-set decides
-/// between people who act on the same entity at once.
+/// echoes), skip keys already applied, act through ``ChatActions``, reply. One person's events on one
+/// card are processed in arrival order (a reaction and its removal, ❌ and the reason replied under
+/// it), as are one person's commands and DMs; everything else runs concurrently, in up to `lanes`
+/// lanes, and the core's compare-and-set decides between acts on the same entity at once.
 ///
 /// A transient failure (the store busy, the network, an adapter not ready) is retried for as long as
 /// it takes, with a backoff persisted on the row (`next_attempt_at`), so waiting rows are neither
@@ -29,7 +29,7 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         /// How often pending events are looked for when nothing signals.
         package var pollInterval: Duration = .milliseconds(250)
         package var batch = 100
-        /// People whose events are processed at once (each person's own events stay in order).
+        /// Lanes processed at once (a lane: one person's acts on one card, or their commands and DMs, in order).
         package var lanes = 16
         /// The first wait after a transient failure; it doubles per attempt (with jitter) up to `maxRetryDelay`.
         package var retryDelay: Duration = .milliseconds(250)
@@ -237,12 +237,18 @@ package final class ChatRouter: Service, InboundSink, Sendable {
         guard !platforms.isEmpty else { return false }
         // Retry times are wall-clock (a transport concern): a manual workflow clock in tests does not freeze them.
         let rows = try await workflow.store.dueInbound(platforms: platforms, now: Date(), limit: configuration.batch)
-        // One lane per person, in arrival order within it; rows nobody can be read from get a lane each.
+        // One lane per person and card (their acts on one card in arrival order: a reaction and its
+        // removal, ❌ and the reason replied under it), and one per person for what names no card
+        // (commands, DMs); rows nobody can be read from get a lane each.
         var lanes: [String: [(HandoffStore.InboundEvent, Translation)]] = [:]
         var laneOrder: [String] = []
         for row in rows {
             let translation = translate(row.payload, platform: row.platform)
-            let lane = if case .event(let event) = translation { "\(event.platform):\(event.actor.id)" } else { "row:\(row.id)" }
+            let lane = if case .event(let event) = translation {
+                "\(event.platform):\(event.actor.id)" + (event.card.map { "|\($0.channel)|\($0.messageID)" } ?? "")
+            } else {
+                "row:\(row.id)"
+            }
             if lanes[lane] == nil { laneOrder.append(lane) }
             lanes[lane, default: []].append((row, translation))
         }
@@ -405,7 +411,10 @@ package final class ChatRouter: Service, InboundSink, Sendable {
     private func adoptLostCard(_ ref: MessageRef, platform: String, adapter: any ChatAdapter) async throws {
         let store = workflow.store
         guard try await store.card(platform: platform, channel: ref.channel, messageID: ref.messageID) == nil else { return }
-        for card in try await store.cardsPosting(platform: platform, channel: ref.channel, limit: 20) {
+        // Recent ones only: a card whose post was given up is marked failed (ChatDeliverer.gaveUp), and
+        // one older than a day is past any redelivery of an act on it.
+        let since = workflow.clock.now().addingTimeInterval(-86_400)
+        for card in try await store.cardsPosting(platform: platform, channel: ref.channel, since: since, limit: 20) {
             guard let found = try await adapter.findCard(nonce: card.nonce, channel: card.channel, since: card.createdAt) else { continue }
             try await store.cardPosted(card.id, messageID: found.messageID, threadID: found.threadID, at: workflow.clock.now())
             logger.info("adopted a card whose post reply was lost, for an act on it", metadata: ["card": "\(card.id)", "message": "\(found.messageID)"])
